@@ -1,0 +1,24 @@
+# Two entry points, each doing its own setup:  `make run` (the workflow on the embedded default)
+# and `make test` (the test suite). Both create .venv on first use.
+VENV ?= .venv
+BIN := $(VENV)/bin
+CORES ?= 2
+
+.PHONY: setup run test lint
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	touch $@
+
+run: setup
+	$(BIN)/snakemake --cores $(CORES)
+
+test: setup
+	$(BIN)/pytest -q
+
+lint: setup
+	$(BIN)/snakemake --lint
