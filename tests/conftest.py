@@ -1,0 +1,36 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+# Tests never touch the network: the hub libraries must fail fast instead of trying.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+MICRO = REPO / "tests" / "micro.yaml"
+
+
+def snakemake(workdir: Path, *args: str, configfile: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the workflow of this checkout in `workdir` (results go there), return the finished process."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+           "--configfile", str(configfile or MICRO), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture
+def micro_config() -> dict:
+    return yaml.safe_load(MICRO.read_text())
+
+
+@pytest.fixture
+def write_config(tmp_path):
+    """Write a config dict to tmp_path/config.yaml and return its path."""
+    def write(config: dict) -> Path:
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump(config, allow_unicode=True))
+        return path
+    return write
