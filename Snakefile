@@ -1,0 +1,27 @@
+# lmscope: SAE features across training checkpoints (branch A) and domain-specific neurons in VLMs (branch B).
+# The embedded default is config.yaml; presets/*.yaml run the papers' models (--configfile). See README.md.
+import sys
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+# The lmscope library beside this file, installed or not. Jobs find it through scripts/lmscope (a link to it):
+# Snakemake puts a script's own directory on sys.path, in any environment the job runs in.
+sys.path.insert(0, workflow.basedir)
+
+
+configfile: "config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/corpus.smk"
+include: "workflow/rules/lm.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),

@@ -1,0 +1,77 @@
+# Config lookups, path helpers and input functions shared by the rule files. Config reaches rules only
+# through params: built here, as plain values, so editing config.yaml reruns exactly the stale rules.
+import os
+import re
+import shutil
+
+from lmscope.config import check, checkpoint_name
+
+check(config, workdir=os.getcwd())
+
+CORPORA = {c["name"]: c for c in config["corpora"]}
+MODELS = {m["name"]: m for m in config["models"]}
+CORPUS_KEY = {c["name"]: f"corpora[{i}]" for i, c in enumerate(config["corpora"])}
+
+
+def _one_of(names):
+    return "|".join(re.escape(n) for n in names)
+
+
+wildcard_constraints:
+    corpus=_one_of(CORPORA),
+    model=_one_of(MODELS),
+
+
+def uses_gpu():
+    """The gpu resource of torch rules: 1 where the configured device is (or auto finds) a CUDA GPU."""
+    device = config["device"]
+    if device == "auto":
+        return int(shutil.which("nvidia-smi") is not None)
+    return int(device.startswith("cuda"))
+
+
+def corpus_dir(corpus):
+    return f"results/corpus/{corpus}"
+
+
+def tokenizer_is_trained(corpus):
+    return CORPORA[corpus]["tokenizer"]["kind"] == "train"
+
+
+def tokenizer_source(corpus):
+    """Where the corpus's tokenizer is loaded from: trained here, a local directory, or a hub repo."""
+    tok = CORPORA[corpus]["tokenizer"]
+    if tokenizer_is_trained(corpus):
+        return {"path": f"{corpus_dir(corpus)}/tokenizer"}
+    if "path" in tok:
+        return {"path": tok["path"]}
+    return {"repo": tok["repo"], "revision": tok["revision"]}
+
+
+def trained_tokenizer(corpus):
+    """The tokenizer directory as an input, when the corpus trains its own (else nothing to wait for)."""
+    return [f"{corpus_dir(corpus)}/tokenizer"] if tokenizer_is_trained(corpus) else []
+
+
+def trained_models():
+    return [name for name, m in MODELS.items() if "train" in m]
+
+
+def checkpoint_entries(model):
+    """{ckpt name: {path} or {repo, revision}} — a step of a model trained here is its saved directory."""
+    out = {}
+    for entry in MODELS[model]["checkpoints"]:
+        name = checkpoint_name(entry)
+        out[name] = {"path": f"results/models/{model}/{name}"} if isinstance(entry, int) else dict(entry)
+    return out
+
+
+def corpus_outputs(corpus):
+    d = corpus_dir(corpus)
+    return [f"{d}/documents.parquet", f"{d}/tokens.zarr", f"{d}/concepts.parquet", f"{d}/stats.json"]
+
+
+def all_targets():
+    targets = [path for corpus in CORPORA for path in corpus_outputs(corpus)]
+    targets += [f"results/models/{model}" for model in trained_models()]
+    return targets

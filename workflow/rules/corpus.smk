@@ -1,0 +1,80 @@
+# Branch A, stage 1 (METHODS A1): documents from the configured sources, split by document; a tokenizer
+# trained on the training split when the corpus asks for one; BOS + first tokens_per_doc tokens per document,
+# languages balanced 1:1, planted concept labels aligned to token positions.
+
+
+rule corpus_documents:
+    params:
+        sources=lambda w: CORPORA[w.corpus]["sources"],
+        languages=lambda w: CORPORA[w.corpus]["languages"],
+        max_chars=lambda w: CORPORA[w.corpus]["max_chars"],
+        split=lambda w: CORPORA[w.corpus]["split"],
+        seed=lambda w: CORPORA[w.corpus]["seed"],
+        key=lambda w: CORPUS_KEY[w.corpus],
+    output:
+        documents="results/corpus/{corpus}/sources.parquet",
+        spans="results/corpus/{corpus}/spans.parquet",
+        stats="results/corpus/{corpus}/sources.json",
+    log:
+        "results/logs/corpus_documents/{corpus}.log",
+    benchmark:
+        "results/benchmarks/corpus_documents/{corpus}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+    conda:
+        "../../envs/lmscope.yaml"
+    script:
+        "../../scripts/corpus_documents.py"
+
+
+rule corpus_tokenizer:
+    params:
+        vocab_size=lambda w: CORPORA[w.corpus]["tokenizer"]["vocab_size"],
+        min_frequency=lambda w: CORPORA[w.corpus]["tokenizer"]["min_frequency"],
+    input:
+        documents="results/corpus/{corpus}/sources.parquet",
+    output:
+        directory("results/corpus/{corpus}/tokenizer"),
+    log:
+        "results/logs/corpus_tokenizer/{corpus}.log",
+    benchmark:
+        "results/benchmarks/corpus_tokenizer/{corpus}.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+    conda:
+        "../../envs/lmscope.yaml"
+    script:
+        "../../scripts/corpus_tokenizer.py"
+
+
+rule corpus_tokens:
+    params:
+        tokenizer=lambda w: tokenizer_source(w.corpus),
+        bos_token_id=lambda w: CORPORA[w.corpus]["tokenizer"].get("bos_token_id"),
+        tokens_per_doc=lambda w: CORPORA[w.corpus]["tokens_per_doc"],
+        languages=lambda w: CORPORA[w.corpus]["languages"],
+        balance=lambda w: CORPORA[w.corpus]["balance"],
+        seed=lambda w: CORPORA[w.corpus]["seed"],
+        key=lambda w: CORPUS_KEY[w.corpus],
+    input:
+        documents="results/corpus/{corpus}/sources.parquet",
+        spans="results/corpus/{corpus}/spans.parquet",
+        tokenizer=lambda w: trained_tokenizer(w.corpus),
+    output:
+        documents="results/corpus/{corpus}/documents.parquet",
+        tokens=directory("results/corpus/{corpus}/tokens.zarr"),
+        concepts="results/corpus/{corpus}/concepts.parquet",
+        stats="results/corpus/{corpus}/stats.json",
+    log:
+        "results/logs/corpus_tokens/{corpus}.log",
+    benchmark:
+        "results/benchmarks/corpus_tokens/{corpus}.tsv"
+    threads: 2
+    resources:
+        mem_mb=8000,
+    conda:
+        "../../envs/lmscope.yaml"
+    script:
+        "../../scripts/corpus_tokens.py"
