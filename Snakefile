@@ -19,6 +19,7 @@ validate(config, "workflow/schemas/config.schema.yaml")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/corpus.smk"
 include: "workflow/rules/lm.smk"
+include: "workflow/rules/activations.smk"
 
 
 rule all:

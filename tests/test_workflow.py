@@ -59,6 +59,29 @@ def test_checkpoints_load_with_from_pretrained_and_the_model_learned(built):
     assert (d / "loss.pdf").read_bytes().startswith(b"%PDF")
 
 
+def test_activation_stores_hold_the_layer_of_every_checkpoint_and_split(built, micro_config):
+    corpus = built / "results" / "corpus" / "micro"
+    tokens = zarr.open_array(str(corpus / "tokens.zarr"), mode="r")
+    per_doc, layer = tokens.shape[1] - 1, micro_config["models"][0]["layer"]
+    for step in (3, 10, 30):
+        model = load_causal_lm({"path": str(built / "results" / "models" / "micromodel" / f"step-{step}")},
+                               torch.device("cpu"), torch.float32)
+        out = built / "results" / "activations" / "micromodel" / f"step-{step}"
+        for split, (start, stop) in tokens.attrs["split_offsets"].items():
+            store = zarr.open_array(str(out / f"{split}.zarr"), mode="r")
+            assert store.shape == ((stop - start) * per_doc, 32) and store.dtype == np.float16
+            assert store.attrs["checkpoint"] == f"step-{step}" and store.attrs["layer"] == layer
+            doc = stop - 1  # the split's last document: rows (stop - start - 1) * per_doc ...
+            with torch.no_grad():
+                h = model(torch.from_numpy(tokens[doc:doc + 1].astype(np.int64)),
+                          output_hidden_states=True).hidden_states[layer][0, 1:]
+            expected = torch.nn.functional.normalize(h, dim=-1).numpy()
+            rows = store[(doc - start) * per_doc:(doc - start + 1) * per_doc].astype(np.float32)
+            np.testing.assert_allclose(rows, expected, atol=2e-3)
+            throughput = json.loads((out / "throughput.json").read_text())[split]
+            assert throughput["tokens"] == store.shape[0] and throughput["tokens_per_s"] > 0
+
+
 def test_nothing_half_written_and_a_second_run_has_nothing_to_do(built):
     assert not [p for p in (built / "results").rglob("*") if ".tmp-" in p.name]
     assert (built / "results" / "logs" / "train_tinylm" / "micromodel.log").stat().st_size > 0

@@ -17,9 +17,13 @@ def _one_of(names):
     return "|".join(re.escape(n) for n in names)
 
 
+SPLITS = ["train", "validation", "test"]  # the rules name them; config.split gives their sizes
+
+
 wildcard_constraints:
     corpus=_one_of(CORPORA),
     model=_one_of(MODELS),
+    ckpt=_one_of({checkpoint_name(c) for m in MODELS.values() for c in m["checkpoints"]}),
 
 
 def uses_gpu():
@@ -62,8 +66,22 @@ def checkpoint_entries(model):
     out = {}
     for entry in MODELS[model]["checkpoints"]:
         name = checkpoint_name(entry)
-        out[name] = {"path": f"results/models/{model}/{name}"} if isinstance(entry, int) else dict(entry)
+        out[name] = ({"name": name, "path": f"results/models/{model}/{name}"} if isinstance(entry, int)
+                     else dict(entry))
     return out
+
+
+def model_key(model):
+    return f"models[{[m['name'] for m in config['models']].index(model)}]"
+
+
+def trained_model_dir(model):
+    """The training output as an input, for checkpoints of a model trained here (else nothing to wait for)."""
+    return [f"results/models/{model}"] if "train" in MODELS[model] else []
+
+
+def activation_stores(model, split):
+    return [f"results/activations/{model}/{ckpt}/{split}.zarr" for ckpt in checkpoint_entries(model)]
 
 
 def corpus_outputs(corpus):
@@ -74,4 +92,5 @@ def corpus_outputs(corpus):
 def all_targets():
     targets = [path for corpus in CORPORA for path in corpus_outputs(corpus)]
     targets += [f"results/models/{model}" for model in trained_models()]
+    targets += [store for model in MODELS for split in SPLITS for store in activation_stores(model, split)]
     return targets

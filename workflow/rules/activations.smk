@@ -1,0 +1,37 @@
+# Branch A, stage 3 (METHODS A1-A2): hidden_states[layer] of every document window, BOS dropped and
+# L2-normalised, as one Zarr store per split (row = doc * tokens_per_doc + position). One job per checkpoint,
+# so that each model is loaded once for its three splits.
+
+
+rule extract_activations:
+    params:
+        checkpoint=lambda w: checkpoint_entries(w.model)[w.ckpt],
+        layer=lambda w: MODELS[w.model]["layer"],
+        key=lambda w: f"{model_key(w.model)}.layer",
+        corpus=lambda w: MODELS[w.model]["corpus"],
+        normalize=config["activations"]["normalize"],
+        store_dtype=config["activations"]["dtype"],
+        compression=config["activations"]["compression"],
+        batch_size=config["activations"]["batch_size"],
+        device=config["device"],
+        dtype=config["dtype"],
+    input:
+        tokens=lambda w: f"{corpus_dir(MODELS[w.model]['corpus'])}/tokens.zarr",
+        model=lambda w: trained_model_dir(w.model),
+    output:
+        train=directory("results/activations/{model}/{ckpt}/train.zarr"),
+        validation=directory("results/activations/{model}/{ckpt}/validation.zarr"),
+        test=directory("results/activations/{model}/{ckpt}/test.zarr"),
+        throughput="results/activations/{model}/{ckpt}/throughput.json",
+    log:
+        "results/logs/extract_activations/{model}/{ckpt}.log",
+    benchmark:
+        "results/benchmarks/extract_activations/{model}/{ckpt}.tsv"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        gpu=uses_gpu(),
+    conda:
+        "../../envs/lmscope.yaml"
+    script:
+        "../../scripts/extract_activations.py"
