@@ -20,6 +20,8 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/corpus.smk"
 include: "workflow/rules/lm.smk"
 include: "workflow/rules/activations.smk"
+include: "workflow/rules/sae.smk"
+include: "workflow/rules/figures.smk"
 
 
 rule all:

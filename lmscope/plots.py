@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -29,3 +30,63 @@ def loss_curve(history: list[dict], path, title: str) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="pdf")
     plt.close(fig)
+
+
+def sae_curves(rows: list[dict], best_lr: float, path, title: str) -> None:
+    """Training MSE (smoothed over 20 steps) and validation MSE per learning rate of the grid."""
+    import polars as pl
+
+    frame = pl.DataFrame(rows)
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    for i, (lr,) in enumerate(frame.select("lr").unique().sort("lr").iter_rows()):
+        part = frame.filter(pl.col("lr") == lr).sort("step")
+        colour = f"C{i}"
+        label = f"lr {lr:g}" + (" (best)" if lr == best_lr else "")
+        ax.plot(part["step"], part["train_mse"].rolling_mean(20, min_samples=1), lw=0.8, color=colour, label=label)
+        val = part.filter(pl.col("val_mse").is_not_nan())
+        ax.plot(val["step"], val["val_mse"], "o", ms=3, color=colour)
+    ax.set(yscale="log", xlabel="step", ylabel="MSE |x - x̂|² (dots: validation)", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="pdf")
+    plt.close(fig)
+
+
+def fig2(points: list[dict], pdf_path, csv_path) -> None:
+    """Paper fig. 2: test reconstruction MSE against the expansion factor n/d, one line per K, each point at
+    its best learning rate. `points`: dicts with expansion_factor, k, best_lr, test_mse, test_fvu."""
+    import polars as pl
+
+    frame = pl.DataFrame(points).sort("k", "expansion_factor")
+    with atomic_path(csv_path) as tmp:
+        frame.write_csv(tmp)
+    fig, ax = plt.subplots(figsize=(4.8, 3.4))
+    for k, part in frame.group_by("k", maintain_order=True):
+        ax.plot(part["expansion_factor"], part["test_mse"], "o-", label=f"K = {k[0]}")
+    ax.set(xscale="log", xlabel="expansion factor n/d", ylabel="test reconstruction MSE",
+           title="SAE reconstruction on the final checkpoint")
+    ax.set_xticks(sorted(frame["expansion_factor"].unique().to_list()))
+    ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.minorticks_off()
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(pdf_path) as tmp:
+        fig.savefig(tmp, format="pdf")
+    plt.close(fig)
+
+
+def read_fig2_points(points: list[dict], metrics_paths: list[str]) -> list[dict]:
+    """Each point's test metrics at its best learning rate, from a metrics JSON or an SAE directory."""
+    import json
+    from pathlib import Path
+
+    out = []
+    for point, path in zip(points, metrics_paths):
+        path = Path(path)
+        metrics = json.loads((path / "metrics.json" if path.is_dir() else path).read_text())
+        out.append({**point, "best_lr": metrics["best_lr"], "test_mse": metrics["test"]["mse"],
+                    "test_fvu": metrics["test"]["fvu"], "test_dead_fraction": metrics["test"]["dead_fraction"]})
+    return out

@@ -82,6 +82,32 @@ def test_activation_stores_hold_the_layer_of_every_checkpoint_and_split(built, m
             assert throughput["tokens"] == store.shape[0] and throughput["tokens_per_s"] > 0
 
 
+def test_an_sae_per_checkpoint_in_saelens_layout_and_fig2(built):
+    import csv
+
+    from lmscope.sae import TopKSAE
+
+    for step in (3, 10, 30):
+        d = built / "results" / "sae" / "micromodel" / f"step-{step}"
+        cfg = json.loads((d / "cfg.json").read_text())
+        assert cfg["architecture"] == "topk" and (cfg["d_in"], cfg["d_sae"], cfg["k"]) == (32, 64, 4)
+        assert cfg["metadata"]["checkpoint"] == f"step-{step}" and cfg["metadata"]["layer"] == 1
+        metrics = json.loads((d / "metrics.json").read_text())
+        assert metrics["best_lr"] in (3e-3, 1e-2)
+        assert metrics["validation"]["mse"] == min(m["validation"]["mse"] for m in metrics["lr_grid"].values())
+        assert 0 < metrics["test"]["fvu"] < 1 and metrics["test"]["l0"] <= 4
+        assert TopKSAE.load(d).k == 4 and (d / "loss.pdf").read_bytes().startswith(b"%PDF")
+        log = pl.read_csv(d / "train_log.csv")
+        assert set(log["lr"]) == {3e-3, 1e-2}
+    assert not (built / "results" / "sae" / "micromodel" / ".resume").exists() or not any(
+        (built / "results" / "sae" / "micromodel" / ".resume").iterdir())  # resume state removed when done
+    with open(built / "results" / "figures" / "fig2.csv") as f:
+        points = list(csv.DictReader(f))
+    assert [(p["expansion_factor"], p["k"]) for p in points] == [("2", "4"), ("2", "8")]
+    assert float(points[1]["test_mse"]) < float(points[0]["test_mse"])  # more active latents reconstruct better
+    assert (built / "results" / "figures" / "fig2.pdf").read_bytes().startswith(b"%PDF")
+
+
 def test_nothing_half_written_and_a_second_run_has_nothing_to_do(built):
     assert not [p for p in (built / "results").rglob("*") if ".tmp-" in p.name]
     assert (built / "results" / "logs" / "train_tinylm" / "micromodel.log").stat().st_size > 0

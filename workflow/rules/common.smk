@@ -84,6 +84,35 @@ def activation_stores(model, split):
     return [f"results/activations/{model}/{ckpt}/{split}.zarr" for ckpt in checkpoint_entries(model)]
 
 
+def activation_split_stores(wildcards):
+    """The three split stores of one checkpoint, named by split (for unpack)."""
+    d = f"results/activations/{wildcards.model}/{wildcards.ckpt}"
+    return {split: f"{d}/{split}.zarr" for split in SPLITS}
+
+
+def sae_params(expansion=None, k=None):
+    """The sae config block as the trainer takes it; the sweep overrides n/d and K."""
+    params = {key: value for key, value in config["sae"].items() if key != "sweep"}
+    if expansion is not None:
+        params.update(expansion_factor=expansion, k=k)
+    return params
+
+
+FIGURE_MODEL = config["models"][0]["name"]  # fig2 is drawn for the first model, at its final checkpoint
+FINAL_CKPT = checkpoint_name(config["models"][0]["checkpoints"][-1])
+
+
+def sweep_grid():
+    return [(e, k) for e in config["sae"]["sweep"]["expansion_factors"] for k in config["sae"]["sweep"]["k"]]
+
+
+def sweep_metrics(expansion, k):
+    """The metrics of one fig2 point: the checkpoint's own SAE where the point is the main setting."""
+    if (expansion, k) == (config["sae"]["expansion_factor"], config["sae"]["k"]):
+        return f"results/sae/{FIGURE_MODEL}/{FINAL_CKPT}"
+    return f"results/sae/{FIGURE_MODEL}/sweep/{FINAL_CKPT}/x{expansion}_k{k}.json"
+
+
 def corpus_outputs(corpus):
     d = corpus_dir(corpus)
     return [f"{d}/documents.parquet", f"{d}/tokens.zarr", f"{d}/concepts.parquet", f"{d}/stats.json"]
@@ -93,4 +122,6 @@ def all_targets():
     targets = [path for corpus in CORPORA for path in corpus_outputs(corpus)]
     targets += [f"results/models/{model}" for model in trained_models()]
     targets += [store for model in MODELS for split in SPLITS for store in activation_stores(model, split)]
+    targets += [f"results/sae/{model}/{ckpt}" for model in MODELS for ckpt in checkpoint_entries(model)]
+    targets += ["results/figures/fig2.pdf"]
     return targets

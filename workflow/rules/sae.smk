@@ -1,0 +1,52 @@
+# Branch A, stage 4 (METHODS A3): a TopK SAE per checkpoint, the learning-rate grid trained side by side, the
+# best by validation MSE saved in SAELens's layout; and fig2's sweep of n/d and K on the final checkpoint.
+# Training state is saved under results/sae/{model}/.resume/ (not an output: it must outlive a killed job).
+
+
+rule train_sae:
+    params:
+        train=sae_params(),
+        device=config["device"],
+        state=lambda w: f"results/sae/{w.model}/.resume/{w.ckpt}.pt",
+    input:
+        unpack(activation_split_stores),
+    output:
+        directory("results/sae/{model}/{ckpt}"),
+    log:
+        "results/logs/train_sae/{model}/{ckpt}.log",
+    benchmark:
+        "results/benchmarks/train_sae/{model}/{ckpt}.tsv"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        gpu=uses_gpu(),
+    conda:
+        "../../envs/lmscope.yaml"
+    script:
+        "../../scripts/train_sae.py"
+
+
+rule sae_sweep:
+    params:
+        train=lambda w: sae_params(int(w.expansion), int(w.k)),
+        device=config["device"],
+        state=lambda w: f"results/sae/{w.model}/.resume/sweep-{w.ckpt}-x{w.expansion}-k{w.k}.pt",
+    input:
+        unpack(activation_split_stores),
+    output:
+        "results/sae/{model}/sweep/{ckpt}/x{expansion}_k{k}.json",
+    log:
+        "results/logs/sae_sweep/{model}/{ckpt}/x{expansion}_k{k}.log",
+    benchmark:
+        "results/benchmarks/sae_sweep/{model}/{ckpt}/x{expansion}_k{k}.tsv"
+    wildcard_constraints:
+        expansion=r"\d+",
+        k=r"\d+",
+    threads: 2
+    resources:
+        mem_mb=8000,
+        gpu=uses_gpu(),
+    conda:
+        "../../envs/lmscope.yaml"
+    script:
+        "../../scripts/sae_sweep.py"
