@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 import zarr
 
-from lmscope.sae import TopKSAE, geometric_median
+from lmscope.sae import ENCODER_INIT_NORM, TopKSAE, geometric_median
 from lmscope.sae_train import SAETrainConfig, evaluate, lr_factor, sequential_batches, train_grid
 
 
@@ -26,8 +26,9 @@ def test_topk_keeps_exactly_k_non_negative_latents():
 
 def test_initialisation_ties_decoder_to_encoder_with_unit_rows():
     sae = TopKSAE(12, 48, 4, seed=1)
-    assert torch.equal(sae.W_dec, sae.W_enc.T)
+    torch.testing.assert_close(sae.W_dec * ENCODER_INIT_NORM, sae.W_enc.T)  # the same directions
     torch.testing.assert_close(sae.W_dec.norm(dim=1), torch.ones(48))
+    torch.testing.assert_close(sae.W_enc.norm(dim=0), torch.full((48,), ENCODER_INIT_NORM))
     assert torch.equal(TopKSAE(12, 48, 4, seed=1).W_dec, sae.W_dec)
 
 
