@@ -23,6 +23,7 @@ import torch
 import zarr
 
 _DONE = object()
+NUMPY_DTYPES = {torch.float32: np.float32, torch.float16: np.float16, torch.float64: np.float64}
 
 
 class ShuffledBatches:
@@ -83,8 +84,12 @@ class ShuffledBatches:
         def produce() -> None:
             try:
                 for batch in self._batches(epoch):
-                    t = torch.from_numpy(np.ascontiguousarray(batch))
-                    if not put(t.pin_memory() if pin else t.to(self.dtype)):
+                    if pin:  # float16 to the GPU, converted there
+                        t = torch.from_numpy(np.ascontiguousarray(batch)).pin_memory()
+                    else:  # numpy converts in this thread alone; torch would use its intra-op pool, which
+                        # the training step on the same cores needs
+                        t = torch.from_numpy(batch.astype(NUMPY_DTYPES[self.dtype]))
+                    if not put(t):
                         return
                 put(_DONE)
             except BaseException as e:  # noqa: BLE001 - re-raised in the consumer
