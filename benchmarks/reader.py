@@ -4,8 +4,8 @@ Three numbers on one activation store (float16, chunked and compressed as extrac
   reader   tokens/s of ShuffledBatches alone, batches handed over on the device;
   step     tokens/s of a TopK SAE training step alone, on batches already on the device;
   fed      tokens/s of the same step fed by the reader — training waits if this is below `step`.
-The SAE step is a stand-in of the paper's shape until lmscope.sae lands (issue 4): encoder, TopK (K of
-n = expansion × d), ReLU, dense decoder, MSE, backward, Adam.
+The SAE step is lmscope's own (lmscope.sae.TopKSAE: sparse decoder and encoder backward, decoder-gradient
+projection, Adam, decoder renormalisation).
 
     python benchmarks/reader.py --d 128 --rows 1000000 --batch 4096
     python benchmarks/reader.py --d 2048 --rows 200000 --batch 4096
@@ -24,20 +24,7 @@ import zarr
 
 from lmscope.activations import chunk_rows_for, compressor
 from lmscope.reader import ShuffledBatches
-
-
-class TopKStandIn(torch.nn.Module):
-    def __init__(self, d: int, n: int, k: int):
-        super().__init__()
-        w = torch.randn(n, d) / d ** 0.5
-        self.W_enc, self.W_dec = torch.nn.Parameter(w), torch.nn.Parameter(w.T.clone())
-        self.b_pre, self.k = torch.nn.Parameter(torch.zeros(d)), k
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pre = (x - self.b_pre) @ self.W_enc.T
-        vals, idx = pre.topk(self.k, dim=-1)
-        z = torch.zeros_like(pre).scatter(-1, idx, vals.relu())
-        return z @ self.W_dec.T + self.b_pre
+from lmscope.sae import TopKSAE
 
 
 def write_store(path: Path, rows: int, d: int, compression: str) -> None:
@@ -78,14 +65,15 @@ def main() -> None:
         sync()
         read_rate = n / (time.perf_counter() - t0)
 
-        sae = TopKStandIn(args.d, args.expansion * args.d, args.k).to(dev)
+        sae = TopKSAE(args.d, args.expansion * args.d, args.k, seed=0).to(dev)
         opt = torch.optim.Adam(sae.parameters(), lr=1e-4)
 
         def step(x: torch.Tensor) -> None:
-            loss = (sae(x) - x).pow(2).sum(-1).mean()
-            loss.backward()
+            (sae(x) - x).pow(2).sum(-1).mean().backward()
+            sae.remove_parallel_gradient()
             opt.step()
             opt.zero_grad(set_to_none=True)
+            sae.normalize_decoder()
 
         # distinct batches, as the reader hands over (one reused tensor would stay cache-hot)
         xs = [torch.randn(args.batch, args.d, device=dev) for _ in range(8)]
