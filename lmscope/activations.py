@@ -189,7 +189,8 @@ def extract(model, tokens: zarr.Array, split: str, layer: int, out_path, *, norm
     with atomic_path(out_path) as tmp:
         array = zarr.create_array(store=str(tmp), shape=(n_rows, d), chunks=(rows_per_chunk, d), dtype=dtype,
                                   compressors=compressor(compression))
-        array.attrs.update({**(attrs or {}), "split": split, "layer": layer, "d": d, "tokens_per_doc": per_doc,
+        array.attrs.update({**(attrs or {}), "split": split, "layer": layer,
+                            "n_layers": len(model.base_model.layers), "d": d, "tokens_per_doc": per_doc,
                             "normalized": normalize, "dtype": store_dtype, "compression": compression,
                             "doc_id_offset": start,
                             "row": "doc * tokens_per_doc + position; doc_id = doc + doc_id_offset; position 0 "

@@ -89,8 +89,7 @@ def sequential_batches(store_path, batch_tokens: int, device, limit: int | None 
 def evaluate(sae: TopKSAE, batches: Iterator[torch.Tensor]) -> dict:
     """MSE (mean over tokens of |x - x_hat|^2), FVU = SSE / total variance, explained variance, L0 and the
     fraction of latents that never fire on these rows."""
-    sse = total = 0.0
-    n, l0 = 0, 0.0
+    sse, n, l0 = 0.0, 0, 0.0
     sum_x = sum_x2 = None
     fired = None
     for x in batches:
@@ -204,14 +203,14 @@ def train_grid(train_store, validation_store, cfg: SAETrainConfig, device: str |
                 continue  # resuming inside an epoch: the reader is deterministic, so skip what was seen
             losses = [cand.step(x, cfg, step) for cand in candidates]
             step += 1
+            curve_point = step % cfg.eval_every == 0 or step == total_steps
             for cand, loss in zip(candidates, losses):
+                val = math.nan
+                if curve_point:
+                    val = evaluate(cand.sae, sequential_batches(validation_store, cfg.batch_tokens, device,
+                                                                cfg.eval_tokens))["mse"]
                 rows.append({"step": step, "lr": cand.lr, "lr_now": cand.sched.get_last_lr()[0],
-                             "train_mse": loss, "val_mse": math.nan})
-            if step % cfg.eval_every == 0 or step == total_steps:
-                for cand in candidates:
-                    m = evaluate(cand.sae, sequential_batches(validation_store, cfg.batch_tokens, device,
-                                                              cfg.eval_tokens))
-                    rows[-len(candidates) + candidates.index(cand)]["val_mse"] = m["mse"]
+                             "train_mse": loss, "val_mse": val})
             if progress:
                 progress(step)
             if state_path and (step % cfg.checkpoint_every == 0 or step == stop_after):
@@ -277,7 +276,8 @@ def run(train_store, validation_store, test_store, out_dir, state_path, train_cf
         attrs = dict(zarr.open_array(str(train_store), mode="r").attrs)
         metadata = {"model_name": attrs.get("model"), "checkpoint": attrs.get("checkpoint"),
                     "checkpoint_source": attrs.get("source"), "corpus": attrs.get("corpus"),
-                    "layer": attrs.get("layer"), "hook_name": hook_name(attrs.get("layer", 1)),
+                    "layer": attrs.get("layer"),
+                    "hook_name": hook_name(attrs["layer"], attrs.get("n_layers")),
                     "context_size": attrs.get("tokens_per_doc", 64) + 1, "prepend_bos": True,
                     "bos_dropped": True, "input_l2_normalized": attrs.get("normalized"),
                     "learning_rate": best.lr, "trained_by": "lmscope"}

@@ -204,3 +204,11 @@ def test_saelens_loads_our_sae_and_reproduces_its_latents(tmp_path):
         torch.testing.assert_close(theirs.decode(theirs.encode(x)), ours(x))
     back = TopKSAE.load(tmp_path)
     assert torch.equal(back.W_dec, ours.W_dec) and torch.equal(back.b_pre, ours.b_pre)
+
+
+def test_hook_names_follow_transformer_lens():
+    from lmscope.sae_train import hook_name
+
+    assert hook_name(0, 4) == "blocks.0.hook_resid_pre"
+    assert hook_name(2, 4) == "blocks.1.hook_resid_post"
+    assert hook_name(4, 4) == "ln_final.hook_normalized"  # hidden_states[N] is final-normed
