@@ -90,3 +90,37 @@ def read_fig2_points(points: list[dict], metrics_paths: list[str]) -> list[dict]
         out.append({**point, "best_lr": metrics["best_lr"], "test_mse": metrics["test"]["mse"],
                     "test_fvu": metrics["test"]["fvu"], "test_dead_fraction": metrics["test"]["dead_fraction"]})
     return out
+
+
+TENDENCY_COLOURS = {"ja": "#d62728", "en": "#1f77b4", "mixed": "#9e9e9e"}
+TENDENCY_LABELS = {"ja": "Japanese (≥90% ja texts)", "en": "English (≥90% en texts)", "mixed": "mixed"}
+
+
+def fig4(tallies: list[dict], pdf_path, csv_path) -> None:
+    """Paper fig. 4: the share of ja / en / mixed features per checkpoint, in training order, as stacked bars
+    (shares of live features; dead features are counted apart and listed under the plot)."""
+    import polars as pl
+
+    frame = pl.DataFrame(tallies)
+    with atomic_path(csv_path) as tmp:
+        frame.write_csv(tmp)
+    x = list(range(len(frame)))
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.0 * len(x) + 1.5), 3.8))
+    bottom = [0.0] * len(x)
+    for t in ("ja", "en", "mixed"):
+        shares = frame[f"share_{t}"].to_list()
+        ax.bar(x, shares, bottom=bottom, color=TENDENCY_COLOURS[t], label=TENDENCY_LABELS[t], width=0.7)
+        for i, (b, s) in enumerate(zip(bottom, shares)):
+            if s >= 0.06:
+                ax.text(i, b + s / 2, f"{100 * s:.0f}%", ha="center", va="center", fontsize=8, color="white")
+        bottom = [b + s for b, s in zip(bottom, shares)]
+    ax.set_xticks(x, frame["checkpoint"].to_list(), rotation=30 if len(x) > 4 else 0)
+    ax.set(ylim=(0, 1), ylabel="share of live features", xlabel="training checkpoint",
+           title="Language tendency of SAE features")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=3, frameon=False)
+    dead = ", ".join(f"{c}: {d}" for c, d in zip(frame["checkpoint"], frame["dead"]))
+    fig.text(0.01, 0.01, f"dead features (not in the shares): {dead}", fontsize=7)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    with atomic_path(pdf_path) as tmp:
+        fig.savefig(tmp, format="pdf")
+    plt.close(fig)

@@ -108,6 +108,25 @@ def test_an_sae_per_checkpoint_in_saelens_layout_and_fig2(built):
     assert (built / "results" / "figures" / "fig2.pdf").read_bytes().startswith(b"%PDF")
 
 
+def test_contexts_language_tendency_and_fig4(built):
+    for step in (3, 10, 30):
+        d = built / "results" / "features" / "micromodel" / f"step-{step}"
+        contexts = pl.read_parquet(d / "contexts.parquet")
+        stats = pl.read_parquet(d / "features.parquet")
+        table = pl.read_parquet(d / "language.parquet")
+        assert len(stats) == len(table) == 64
+        assert contexts.group_by("feature").len()["len"].max() <= 50
+        assert (contexts["activations"].list.len() == 32).all()
+        assert set(table["tendency"]) <= {"ja", "en", "mixed", "dead"}
+        assert (table.filter(pl.col("tendency") == "dead")["n_texts"] == 0).all()
+    fig4 = pl.read_csv(built / "results" / "figures" / "fig4.csv")
+    assert fig4["checkpoint"].to_list() == ["step-3", "step-10", "step-30"]
+    shares = fig4.select(pl.sum_horizontal("share_ja", "share_en", "share_mixed"))
+    assert all(abs(s - 1) < 1e-9 for s in shares.to_series())
+    assert (fig4["ja"] + fig4["en"] + fig4["mixed"] + fig4["dead"] == 64).all()
+    assert (built / "results" / "figures" / "fig4.pdf").read_bytes().startswith(b"%PDF")
+
+
 def test_nothing_half_written_and_a_second_run_has_nothing_to_do(built):
     assert not [p for p in (built / "results").rglob("*") if ".tmp-" in p.name]
     assert (built / "results" / "logs" / "train_tinylm" / "micromodel.log").stat().st_size > 0

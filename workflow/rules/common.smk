@@ -113,6 +113,11 @@ def sweep_metrics(expansion, k):
     return f"results/sae/{FIGURE_MODEL}/sweep/{FINAL_CKPT}/x{expansion}_k{k}.json"
 
 
+def language_tallies():
+    """fig4's inputs: the first model's tally per checkpoint, in training (config) order."""
+    return [f"results/features/{FIGURE_MODEL}/{ckpt}/language_tally.csv" for ckpt in checkpoint_entries(FIGURE_MODEL)]
+
+
 def corpus_outputs(corpus):
     d = corpus_dir(corpus)
     return [f"{d}/documents.parquet", f"{d}/tokens.zarr", f"{d}/concepts.parquet", f"{d}/stats.json"]
@@ -123,5 +128,5 @@ def all_targets():
     targets += [f"results/models/{model}" for model in trained_models()]
     targets += [store for model in MODELS for split in SPLITS for store in activation_stores(model, split)]
     targets += [f"results/sae/{model}/{ckpt}" for model in MODELS for ckpt in checkpoint_entries(model)]
-    targets += ["results/figures/fig2.pdf"]
+    targets += ["results/figures/fig2.pdf", "results/figures/fig4.pdf"]
     return targets

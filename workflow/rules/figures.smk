@@ -20,3 +20,22 @@ rule fig2:
         "../../envs/lmscope.yaml"
     script:
         "../../scripts/fig2.py"
+
+
+rule fig4:
+    input:
+        tallies=language_tallies(),
+    output:
+        pdf="results/figures/fig4.pdf",
+        csv="results/figures/fig4.csv",
+    log:
+        "results/logs/fig4.log",
+    benchmark:
+        "results/benchmarks/fig4.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+    conda:
+        "../../envs/lmscope.yaml"
+    script:
+        "../../scripts/fig4.py"
