@@ -105,7 +105,7 @@ def fig4(tallies: list[dict], pdf_path, csv_path) -> None:
     with atomic_path(csv_path) as tmp:
         frame.write_csv(tmp)
     x = list(range(len(frame)))
-    fig, ax = plt.subplots(figsize=(max(4.5, 1.0 * len(x) + 1.5), 3.8))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.0 * len(x) + 3.5), 3.8))
     bottom = [0.0] * len(x)
     for t in ("ja", "en", "mixed"):
         shares = frame[f"share_{t}"].to_list()
@@ -117,7 +117,9 @@ def fig4(tallies: list[dict], pdf_path, csv_path) -> None:
     ax.set_xticks(x, frame["checkpoint"].to_list(), rotation=30 if len(x) > 4 else 0)
     ax.set(ylim=(0, 1), ylabel="share of live features", xlabel="training checkpoint",
            title="Language tendency of SAE features")
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=3, frameon=False)
+    handles, labels = ax.get_legend_handles_labels()  # top to bottom as the bars stack
+    ax.legend(handles[::-1], labels[::-1], fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5),
+              frameon=False)
     dead = ", ".join(f"{c}: {d}" for c, d in zip(frame["checkpoint"], frame["dead"]))
     fig.text(0.01, 0.01, f"dead features (not in the shares): {dead}", fontsize=7)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
