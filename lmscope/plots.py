@@ -13,6 +13,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 from lmscope.atomic import atomic_path  # noqa: E402
 
 
+def _save(fig, path) -> None:
+    """Vector PDF, written whole or not at all; the figure is closed."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="pdf")
+    plt.close(fig)
+
+
 def loss_curve(history: list[dict], path, title: str) -> None:
     """Training loss per step and validation loss at the saved checkpoints, on a log step axis (the
     checkpoints are log-spaced)."""
@@ -27,9 +34,7 @@ def loss_curve(history: list[dict], path, title: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="pdf")
-    plt.close(fig)
+    _save(fig, path)
 
 
 def sae_curves(rows: list[dict], best_lr: float, path, title: str) -> None:
@@ -49,9 +54,7 @@ def sae_curves(rows: list[dict], best_lr: float, path, title: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="pdf")
-    plt.close(fig)
+    _save(fig, path)
 
 
 def fig2(points: list[dict], pdf_path, csv_path) -> None:
@@ -73,9 +76,7 @@ def fig2(points: list[dict], pdf_path, csv_path) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    with atomic_path(pdf_path) as tmp:
-        fig.savefig(tmp, format="pdf")
-    plt.close(fig)
+    _save(fig, pdf_path)
 
 
 def read_fig2_points(points: list[dict], metrics_paths: list[str]) -> list[dict]:
@@ -123,6 +124,4 @@ def fig4(tallies: list[dict], pdf_path, csv_path) -> None:
     dead = ", ".join(f"{c}: {d}" for c, d in zip(frame["checkpoint"], frame["dead"]))
     fig.text(0.01, 0.01, f"dead features (not in the shares): {dead}", fontsize=7)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
-    with atomic_path(pdf_path) as tmp:
-        fig.savefig(tmp, format="pdf")
-    plt.close(fig)
+    _save(fig, pdf_path)
