@@ -255,8 +255,7 @@ def tokenize(documents_path, spans_path, tokenizer_source: dict, bos_token_id: i
     from lmscope.tokenizer import bos_id, load_tokenizer
 
     docs, splits = read_collected(documents_path, spans_path)
-    source = tokenizer_source.get("path") or tokenizer_source["repo"]
-    tok = load_tokenizer(source, tokenizer_source.get("revision"))
+    tok = load_tokenizer(tokenizer_source)
     bos = bos_id(tok, bos_token_id, f"{corpus_key}.tokenizer")
     built = build(docs, splits, tok, tokens_per_doc, bos, languages, balance, seed, corpus_key)
     write(built, out_documents, out_tokens, out_concepts, out_stats,

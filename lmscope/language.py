@@ -82,7 +82,7 @@ def run(contexts_path, features_path, documents_path, out_table, out_tally, chec
 
         from lmscope.tokenizer import load_tokenizer
 
-        tok = load_tokenizer(tokenizer_source.get("path") or tokenizer_source["repo"], tokenizer_source.get("revision"))
+        tok = load_tokenizer(tokenizer_source)
         pairs = contexts.select("doc_id", "position").unique()
         first, last = pairs["doc_id"].min(), pairs["doc_id"].max()
         ids = zarr.open_array(str(tokens_path), mode="r")[first:last + 1]  # one read; column 0 is BOS

@@ -116,24 +116,25 @@ def train(model: LlamaForCausalLM, train_blocks: torch.Tensor, val_blocks: torch
 
 
 def run(documents_path, tokenizer_source: dict, out_dir, train_cfg: dict, save_steps: list[int],
-        device: str = "auto") -> None:
+        device: str = "auto", bos_token_id: int | None = None, key: str = "tokenizer") -> None:
     """Rule train_tinylm: train on the corpus's training split, validate on its validation split, and write
     `out_dir/step-N/` (model + tokenizer) for each of `save_steps`, `train_log.csv` and `loss.pdf`.
 
-    The whole directory is built under a temporary name and renamed at the end, so a killed run leaves no
-    checkpoint that looks finished."""
+    Documents start with the same BOS id the corpus windows start with (tokenizer.bos_id with the corpus's
+    configured `bos_token_id`). The whole directory is built under a temporary name and renamed at the end, so
+    a killed run leaves no checkpoint that looks finished."""
     import polars as pl
     from tqdm import tqdm
 
     from lmscope.atomic import atomic_path
     from lmscope.models import resolve_device
     from lmscope.plots import loss_curve
-    from lmscope.tokenizer import load_tokenizer
+    from lmscope.tokenizer import bos_id, load_tokenizer
 
     cfg = TrainConfig(**train_cfg)
     dev = resolve_device(device)
-    tok = load_tokenizer(tokenizer_source.get("path") or tokenizer_source["repo"], tokenizer_source.get("revision"))
-    bos = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+    tok = load_tokenizer(tokenizer_source)
+    bos = bos_id(tok, bos_token_id, key)
     docs = pl.read_parquet(documents_path, columns=["split", "text"])
 
     def blocks(split: str) -> torch.Tensor:

@@ -42,9 +42,12 @@ def train_bpe(texts: Iterable[str], vocab_size: int, min_frequency: int = 2,
     return PreTrainedTokenizerFast(tokenizer_object=tok, **specials)
 
 
-def load_tokenizer(path_or_repo: str, revision: str | None = None):
-    """A model's own tokenizer, from a local directory or the hub (`revision` for the hub only)."""
-    return AutoTokenizer.from_pretrained(path_or_repo, revision=revision)
+def load_tokenizer(source: dict):
+    """A tokenizer from a source as the workflow passes it: {path} (a local directory, e.g. one trained here)
+    or {repo, revision} (the hub)."""
+    if "path" in source:
+        return AutoTokenizer.from_pretrained(source["path"])
+    return AutoTokenizer.from_pretrained(source["repo"], revision=source.get("revision"))
 
 
 def bos_id(tokenizer, configured: int | None, key: str) -> int:

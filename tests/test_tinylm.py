@@ -77,3 +77,20 @@ def test_a_non_finite_loss_stops_naming_step_and_learning_rate(data):
 def test_a_missing_checkpoint_directory_is_an_error_naming_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="step-7"):
         load_causal_lm({"name": "step-7", "path": str(tmp_path / "nothing")}, torch.device("cpu"), torch.float32)
+
+
+def test_run_starts_documents_with_the_configured_bos_when_the_tokenizer_has_none(tmp_path):
+    # The LM must see the BOS id the corpus windows start with (tokenizer.bos_id), not a rule of its own.
+    import polars as pl
+
+    texts = [d.text for d in sources.read_sources([{"kind": "synthetic", "n_documents": 40, "seed": 4}],
+                                                  ["ja", "en"], 4000, "c")[0]]
+    tok = tokenizer.train_bpe(texts, vocab_size=400, with_bos=False)
+    tok.save_pretrained(tmp_path / "tok")
+    pl.DataFrame({"split": ["train"] * 60 + ["validation"] * 20, "text": texts[:80]}).write_parquet(
+        tmp_path / "docs.parquet")
+    cfg = {**CFG, "steps": 2, "eval_batches": 1}
+    tinylm.run(tmp_path / "docs.parquet", {"path": str(tmp_path / "tok")}, tmp_path / "out", cfg, [2],
+               device="cpu", bos_token_id=7)
+    model = load_causal_lm({"path": str(tmp_path / "out" / "step-2")}, torch.device("cpu"), torch.float32)
+    assert model.config.bos_token_id == 7

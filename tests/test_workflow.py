@@ -28,7 +28,7 @@ def test_corpus_artifacts_agree_with_each_other(built, micro_config):
     tokens = zarr.open_array(str(d / "tokens.zarr"), mode="r")
     stats = json.loads((d / "stats.json").read_text())
     assert tokens.dtype == np.int32 and tokens.shape == (len(docs), 1 + micro_config["corpora"][0]["tokens_per_doc"])
-    tok = load_tokenizer(str(d / "tokenizer"))
+    tok = load_tokenizer({"path": str(d / "tokenizer")})
     assert (tokens[:, 0] == tok.bos_token_id).all()
     # every row is its document's first tokens
     for doc_id in (0, len(docs) - 1):
@@ -50,7 +50,7 @@ def test_checkpoints_load_with_from_pretrained_and_the_model_learned(built):
     for step in (3, 10, 30):
         model = load_causal_lm({"path": str(d / f"step-{step}")}, torch.device("cpu"), torch.float32)
         assert model.config.num_hidden_layers == 2
-        assert load_tokenizer(str(d / f"step-{step}")).bos_token_id is not None
+        assert load_tokenizer({"path": str(d / f"step-{step}")}).bos_token_id is not None
     log = pl.read_csv(d / "train_log.csv")
     assert log["step"].to_list() == list(range(31))
     val = log.filter(pl.col("val_loss").is_not_nan())

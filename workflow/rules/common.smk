@@ -80,14 +80,9 @@ def trained_model_dir(model):
     return [f"results/models/{model}"] if "train" in MODELS[model] else []
 
 
-def activation_stores(model, split):
-    return [f"results/activations/{model}/{ckpt}/{split}.zarr" for ckpt in checkpoint_entries(model)]
-
-
-def activation_split_stores(wildcards):
-    """The three split stores of one checkpoint, named by split (for unpack)."""
-    d = f"results/activations/{wildcards.model}/{wildcards.ckpt}"
-    return {split: f"{d}/{split}.zarr" for split in SPLITS}
+def activation_stores(model, ckpt):
+    """The three split stores of one checkpoint, by split."""
+    return {split: f"results/activations/{model}/{ckpt}/{split}.zarr" for split in SPLITS}
 
 
 def sae_params(expansion=None, k=None):
@@ -126,7 +121,8 @@ def corpus_outputs(corpus):
 def all_targets():
     targets = [path for corpus in CORPORA for path in corpus_outputs(corpus)]
     targets += [f"results/models/{model}" for model in trained_models()]
-    targets += [store for model in MODELS for split in SPLITS for store in activation_stores(model, split)]
+    targets += [store for model in MODELS for ckpt in checkpoint_entries(model)
+                for store in activation_stores(model, ckpt).values()]
     targets += [f"results/sae/{model}/{ckpt}" for model in MODELS for ckpt in checkpoint_entries(model)]
     targets += ["results/figures/fig2.pdf", "results/figures/fig4.pdf"]
     return targets

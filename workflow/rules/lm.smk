@@ -7,6 +7,8 @@ rule train_tinylm:
         train=lambda w: MODELS[w.model]["train"],
         steps=lambda w: sorted(MODELS[w.model]["checkpoints"]),
         tokenizer=lambda w: tokenizer_source(MODELS[w.model]["corpus"]),
+        bos_token_id=lambda w: CORPORA[MODELS[w.model]["corpus"]]["tokenizer"].get("bos_token_id"),
+        key=lambda w: f"{CORPUS_KEY[MODELS[w.model]['corpus']]}.tokenizer",
         device=config["device"],
     input:
         documents=lambda w: f"{corpus_dir(MODELS[w.model]['corpus'])}/documents.parquet",

@@ -9,7 +9,7 @@ rule train_sae:
         device=config["device"],
         state=lambda w: f"results/sae/{w.model}/.resume/{w.ckpt}.pt",
     input:
-        unpack(activation_split_stores),
+        unpack(lambda w: activation_stores(w.model, w.ckpt)),
     output:
         directory("results/sae/{model}/{ckpt}"),
     log:
@@ -32,7 +32,7 @@ rule sae_sweep:
         device=config["device"],
         state=lambda w: f"results/sae/{w.model}/.resume/sweep-{w.ckpt}-x{w.expansion}-k{w.k}.pt",
     input:
-        unpack(activation_split_stores),
+        unpack(lambda w: activation_stores(w.model, w.ckpt)),
     output:
         "results/sae/{model}/sweep/{ckpt}/x{expansion}_k{k}.json",
     log:
