@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: setup run test lint
+.PHONY: setup run test lint browser
 
 setup: $(VENV)/.installed
 
@@ -22,3 +22,7 @@ test: setup
 
 lint: setup
 	$(BIN)/snakemake --lint
+
+# Debian's chromium for the feature-browser test (skipped without a browser); needs root apt-get.
+browser:
+	bash tests/install_browser.sh

@@ -16,6 +16,9 @@ configfile: "config.yaml"
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/corpus.smk"
 include: "workflow/rules/lm.smk"
@@ -23,6 +26,7 @@ include: "workflow/rules/activations.smk"
 include: "workflow/rules/sae.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/browser.smk"
 
 
 rule all:

@@ -74,3 +74,10 @@ def check(config: dict, workdir: str | Path = ".") -> None:
                 raise ConfigError(f"{key}.train.num_heads", "must divide hidden_size")
             if train["seq_len"] < corpora[model["corpus"]]["tokens_per_doc"] + 1:
                 raise ConfigError(f"{key}.train.seq_len", "must hold BOS + tokens_per_doc of its corpus")
+
+    first = config["models"][0]
+    names = [checkpoint_name(c) for c in first["checkpoints"]]
+    for ckpt in config["examples"]["pinned"]:
+        if ckpt not in names:
+            raise ConfigError(f"examples.pinned.{ckpt}", f"not a checkpoint of the first model "
+                                                         f"{first['name']!r} (have {names})")

@@ -11,6 +11,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from lmscope.atomic import atomic_path  # noqa: E402
+from lmscope.fonts import use_cjk_in_matplotlib  # noqa: E402
+
+use_cjk_in_matplotlib()  # checkpoint and model names may be Japanese too
 
 
 def _save(fig, path) -> None:

@@ -1,5 +1,6 @@
 """The micro workflow end to end: corpus and tiny-LM rules through Snakemake in a temporary directory."""
 import json
+import re
 
 import numpy as np
 import polars as pl
@@ -8,6 +9,7 @@ import torch
 import zarr
 
 from conftest import snakemake
+from lmscope import fonts, language
 from lmscope.models import load_causal_lm
 from lmscope.tokenizer import load_tokenizer
 
@@ -132,3 +134,38 @@ def test_nothing_half_written_and_a_second_run_has_nothing_to_do(built):
     assert (built / "results" / "logs" / "train_tinylm" / "micromodel.log").stat().st_size > 0
     proc = snakemake(built, "-n")
     assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_example_figures_the_browser_and_the_report(built, tmp_path):
+    figures = built / "results" / "figures"
+    fig3, fig6 = (pl.read_csv(figures / f"{f}.csv") for f in ("fig3", "fig6"))
+    assert fig3["checkpoint"].unique(maintain_order=True).to_list() == ["step-3", "step-10", "step-30"]
+    assert fig3["stage"].unique(maintain_order=True).to_list() == ["early", "middle", "final"]
+    for ckpt in ("step-3", "step-10", "step-30"):
+        f3 = fig3.filter(pl.col("checkpoint") == ckpt)["feature"].unique(maintain_order=True).to_list()
+        f6 = fig6.filter(pl.col("checkpoint") == ckpt)["feature"].unique(maintain_order=True).to_list()
+        assert len(f3) == 2 and len(f6) == 6 and f6[:2] == f3  # one seeded order: fig3 leads fig6
+        contexts = pl.read_parquet(built / "results" / "features" / "micromodel" / ckpt / "contexts.parquet")
+        for feature in f3:  # the texts shown are the feature's top three, in rank order
+            top = contexts.filter(pl.col("feature") == feature).sort("rank").head(3)["doc_id"].to_list()
+            assert fig3.filter((pl.col("checkpoint") == ckpt) & (pl.col("feature") == feature))["doc_id"].to_list() == top
+    assert fonts.missing_glyphs("".join(fig6["text"])) == set()
+    assert any(language.script_language(t) == "ja" for t in fig6["text"])
+    html = (figures / "fig3.html").read_text()
+    assert all(token.strip() in html for token in fig3["top_token"] if token.strip())
+    assert (figures / "fig6.pdf").read_bytes().startswith(b"%PDF")
+
+    pages = built / "results" / "browser" / "micromodel"
+    index = (pages / "index.html").read_text()
+    for ckpt in ("step-3", "step-10", "step-30"):
+        assert f'href="{ckpt}.html"' in index and (pages / f"{ckpt}.html").is_file()
+        page = (pages / f"{ckpt}.html").read_text()
+        data = json.loads(re.search(r"const DATA = (.*?);\n", page).group(1))
+        table = pl.read_parquet(built / "results" / "features" / "micromodel" / ckpt / "language.parquet")
+        assert len(data["features"]) == (table["tendency"] != "dead").sum()
+
+    report = tmp_path / "report.html"
+    proc = snakemake(built, "--report", str(report))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = report.read_text()
+    assert "Figure 4." in text and "Figure 2." in text and "Feature browser" in text

@@ -113,6 +113,31 @@ def language_tallies():
     return [f"results/features/{FIGURE_MODEL}/{ckpt}/language_tally.csv" for ckpt in checkpoint_entries(FIGURE_MODEL)]
 
 
+def example_stages():
+    """fig3 / fig6: {stage: checkpoint} — the first model's early, middle and final checkpoint."""
+    from lmscope.examples import stage_checkpoints
+
+    return stage_checkpoints(list(checkpoint_entries(FIGURE_MODEL)))
+
+
+def example_inputs(wildcards):
+    """Per stage, the checkpoint's contexts, statistics and language table, named {stage}_{table}."""
+    out = {}
+    for stage, ckpt in example_stages().items():
+        d = f"results/features/{FIGURE_MODEL}/{ckpt}"
+        out.update({f"{stage}_contexts": f"{d}/contexts.parquet", f"{stage}_features": f"{d}/features.parquet",
+                    f"{stage}_language": f"{d}/language.parquet"})
+    return out
+
+
+def corpus_of(model):
+    return corpus_dir(MODELS[model]["corpus"])
+
+
+def browser_pages(model):
+    return [f"results/browser/{model}/{ckpt}.html" for ckpt in checkpoint_entries(model)]
+
+
 def corpus_outputs(corpus):
     d = corpus_dir(corpus)
     return [f"{d}/documents.parquet", f"{d}/tokens.zarr", f"{d}/concepts.parquet", f"{d}/stats.json"]
@@ -125,4 +150,6 @@ def all_targets():
                 for store in activation_stores(model, ckpt).values()]
     targets += [f"results/sae/{model}/{ckpt}" for model in MODELS for ckpt in checkpoint_entries(model)]
     targets += ["results/figures/fig2.pdf", "results/figures/fig4.pdf"]
+    targets += [f"results/figures/{fig}.{ext}" for fig in ("fig3", "fig6") for ext in ("html", "pdf")]
+    targets += [f"results/browser/{model}/index.html" for model in MODELS]
     return targets

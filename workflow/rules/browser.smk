@@ -1,0 +1,58 @@
+# The static feature browser (issue 5): a self-contained page per checkpoint and an index across checkpoints.
+
+
+rule browser_page:
+    params:
+        texts_per_feature=config["browser"]["texts_per_feature"],
+        tokenizer=lambda w: tokenizer_source(MODELS[w.model]["corpus"]),
+    input:
+        contexts="results/features/{model}/{ckpt}/contexts.parquet",
+        features="results/features/{model}/{ckpt}/features.parquet",
+        language="results/features/{model}/{ckpt}/language.parquet",
+        documents=lambda w: f"{corpus_of(w.model)}/documents.parquet",
+        tokens=lambda w: f"{corpus_of(w.model)}/tokens.zarr",
+        tokenizer=lambda w: trained_tokenizer(MODELS[w.model]["corpus"]),
+    output:
+        report(
+            "results/browser/{model}/{ckpt}.html",
+            caption="../report/browser_page.rst",
+            category="Feature browser",
+            labels={"model": "{model}", "checkpoint": "{ckpt}"},
+        ),
+    log:
+        "results/logs/browser_page/{model}/{ckpt}.log",
+    benchmark:
+        "results/benchmarks/browser_page/{model}/{ckpt}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    conda:
+        "../../envs/lmscope.yaml"
+    script:
+        "../../scripts/browser_page.py"
+
+
+rule browser_index:
+    params:
+        checkpoints=lambda w: list(checkpoint_entries(w.model)),
+    input:
+        language=lambda w: [f"results/features/{w.model}/{c}/language.parquet" for c in checkpoint_entries(w.model)],
+        pages=lambda w: browser_pages(w.model),
+    output:
+        report(
+            "results/browser/{model}/index.html",
+            caption="../report/browser_index.rst",
+            category="Feature browser",
+            labels={"model": "{model}", "checkpoint": "index (all checkpoints)"},
+        ),
+    log:
+        "results/logs/browser_index/{model}.log",
+    benchmark:
+        "results/benchmarks/browser_index/{model}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+    conda:
+        "../../envs/lmscope.yaml"
+    script:
+        "../../scripts/browser_index.py"
