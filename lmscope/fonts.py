@@ -35,6 +35,8 @@ def use_cjk_in_matplotlib() -> None:
 
     # IPAexGothic has no bold face: bold Japanese is drawn regular, which font_manager would log on every use
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
+    # embedding subsets the font through fontTools, which logs every table it touches at INFO
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
     font_manager.fontManager.addfont(str(cjk_font_path()))
     matplotlib.rcParams["font.family"] = [LATIN_FONT, CJK_FONT]
     matplotlib.rcParams["pdf.fonttype"] = 42  # embed TrueType: text in the PDF stays searchable and selectable

@@ -27,7 +27,7 @@ rule extract_activations:
         "results/logs/extract_activations/{model}/{ckpt}.log",
     benchmark:
         "results/benchmarks/extract_activations/{model}/{ckpt}.tsv"
-    threads: 2
+    threads: 1  # one job per checkpoint: side-by-side jobs beat threads (README, Timing)
     resources:
         mem_mb=8000,
         gpu=uses_gpu(),

@@ -17,7 +17,7 @@ rule top_contexts:
         "results/logs/top_contexts/{model}/{ckpt}.log",
     benchmark:
         "results/benchmarks/top_contexts/{model}/{ckpt}.tsv"
-    threads: 2
+    threads: 1  # one job per checkpoint: side-by-side jobs beat threads (README, Timing)
     resources:
         mem_mb=4000,
         gpu=uses_gpu(),

@@ -16,7 +16,7 @@ rule train_sae:
         "results/logs/train_sae/{model}/{ckpt}.log",
     benchmark:
         "results/benchmarks/train_sae/{model}/{ckpt}.tsv"
-    threads: 2
+    threads: 1  # one job per checkpoint: side-by-side jobs beat threads (README, Timing)
     resources:
         mem_mb=8000,
         gpu=uses_gpu(),
@@ -42,7 +42,7 @@ rule sae_sweep:
     wildcard_constraints:
         expansion=r"\d+",
         k=r"\d+",
-    threads: 2
+    threads: 1  # one job per checkpoint: side-by-side jobs beat threads (README, Timing)
     resources:
         mem_mb=8000,
         gpu=uses_gpu(),
