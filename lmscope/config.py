@@ -81,3 +81,24 @@ def check(config: dict, workdir: str | Path = ".") -> None:
         if ckpt not in names:
             raise ConfigError(f"examples.pinned.{ckpt}", f"not a checkpoint of the first model "
                                                          f"{first['name']!r} (have {names})")
+    for ckpt, path in config["granularity"]["sheets"].items():
+        if ckpt not in names:
+            raise ConfigError(f"granularity.sheets.{ckpt}", f"not a checkpoint of the first model "
+                                                            f"{first['name']!r} (have {names})")
+        if not (workdir / path).is_file():
+            raise ConfigError(f"granularity.sheets.{ckpt}", f"no such file: {path}")
+
+
+def sort_keys(value) -> None:
+    """Sort the keys of every mapping in `value`, in place. Snakemake compares a rule's params with the last
+    run's by their text, so the same config written with its keys in another order (a YAML dump sorts them;
+    people do not) would rerun everything. Lists keep their order: theirs is meaningful."""
+    if isinstance(value, dict):
+        items = sorted(value.items())
+        value.clear()
+        value.update(items)
+        for v in value.values():
+            sort_keys(v)
+    elif isinstance(value, list):
+        for v in value:
+            sort_keys(v)
