@@ -25,6 +25,7 @@ include: "workflow/rules/lm.smk"
 include: "workflow/rules/activations.smk"
 include: "workflow/rules/sae.smk"
 include: "workflow/rules/features.smk"
+include: "workflow/rules/granularity.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/browser.smk"
 

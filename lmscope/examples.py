@@ -3,8 +3,9 @@
 Each example is one live feature with its top texts (highest activation first), every token shaded by the
 feature's activation on it, its language tendency and, once labelled, its granularity. Which features: (ours)
 the config's pinned features of that checkpoint first, then a seeded random sample of the live features that
-have at least as many texts as are shown — a sample, not a selection of pretty cases, so the page shows what
-features at that stage are typically like. Written as a self-contained HTML page, a vector PDF and a CSV.
+have at least as many texts as are shown (of those with a granularity label, when the checkpoint has them) —
+a sample, not a selection of pretty cases, so the page shows what features at that stage are typically like.
+Written as a self-contained HTML page, a vector PDF and a CSV.
 """
 
 from __future__ import annotations
@@ -35,15 +36,16 @@ def stage_checkpoints(checkpoints: list[str]) -> dict[str, str]:
 
 
 def choose_features(language: pl.DataFrame, n: int, min_texts: int, seed: int, pinned: list[int],
-                    checkpoint: str) -> list[int]:
+                    checkpoint: str, among: set[int] | None = None) -> list[int]:
     """Pinned features first (each must have `min_texts` texts), then a seeded sample of the other eligible
-    features, `n` in all (fewer when fewer are eligible)."""
+    features (only those in `among`, when given: the ones with a granularity label), `n` in all (fewer when
+    fewer are eligible)."""
     eligible = set(language.filter(pl.col("n_texts") >= min_texts)["feature"].to_list())
     for f in pinned:
         if f not in eligible:
             raise ValueError(f"examples.pinned[{checkpoint!r}]: feature {f} has fewer than {min_texts} texts "
                              f"at {checkpoint} (dead, or out of range); pin a live feature")
-    rest = sorted(eligible - set(pinned))
+    rest = sorted((eligible if among is None else eligible & among) - set(pinned))
     random.Random(f"{seed}:{checkpoint}").shuffle(rest)
     return (list(pinned) + rest)[:max(n, len(pinned))]
 
@@ -215,10 +217,12 @@ def run(stage_inputs: dict[str, dict], documents_path, tokens_path, tokenizer_so
         ckpt = paths["checkpoint"]
         contexts = pl.read_parquet(paths["contexts"])
         language = pl.read_parquet(paths["language"])
+        granularity = (dict(pl.read_parquet(paths["granularity"]).select("feature", "label").iter_rows())
+                       if paths.get("granularity") else None)
         chosen[stage] = (ckpt, contexts, pl.read_parquet(paths["features"]), language,
-                         choose_features(language, n_features, n_texts, seed, pinned.get(ckpt, []), ckpt),
-                         (dict(pl.read_parquet(paths["granularity"]).select("feature", "label").iter_rows())
-                          if paths.get("granularity") else None))
+                         choose_features(language, n_features, n_texts, seed, pinned.get(ckpt, []), ckpt,
+                                         set(granularity) if granularity else None),
+                         granularity)
     docs = {d for _, contexts, _, _, feats, _ in chosen.values()
             for d in contexts.filter(pl.col("feature").is_in(feats) & (pl.col("rank") < n_texts))["doc_id"]}
     pieces = window_pieces(load_tokenizer(tokenizer_source), zarr.open_array(str(tokens_path), mode="r"), docs)

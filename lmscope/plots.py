@@ -128,3 +128,67 @@ def fig4(tallies: list[dict], pdf_path, csv_path) -> None:
     fig.text(0.01, 0.01, f"dead features (not in the shares): {dead}", fontsize=7)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     _save(fig, pdf_path)
+
+
+GRANULARITY_COLOURS = {"token": "#ff7f0e", "synonym": "#2ca02c", "semantic": "#98df8a", "unrelated": "#c7c7c7"}
+GRANULARITY_LABELS = {"token": "token level (猫 / 猫)", "synonym": "concept level: synonym (猫 / ネコ / cat)",
+                      "semantic": "concept level: semantic commonality (cat / dog)", "unrelated": "unrelated"}
+
+
+def fig5(tallies: list[dict], pdf_path, csv_path) -> None:
+    """Paper fig. 5: the share of each granularity among the sampled features per checkpoint, as stacked bars;
+    under each bar whose labels they are (people's sheet or the automatic classifier)."""
+    import polars as pl
+
+    frame = pl.DataFrame(tallies)
+    with atomic_path(csv_path) as tmp:
+        frame.write_csv(tmp)
+    x = list(range(len(frame)))
+    fig, ax = plt.subplots(figsize=(max(6.5, 1.0 * len(x) + 4.5), 3.9))
+    bottom = [0.0] * len(x)
+    for label in GRANULARITY_COLOURS:
+        shares = frame[f"share_{label}"].to_list()
+        ax.bar(x, shares, bottom=bottom, color=GRANULARITY_COLOURS[label], label=GRANULARITY_LABELS[label],
+               width=0.7)
+        for i, (b, s) in enumerate(zip(bottom, shares)):
+            if s >= 0.06:
+                ax.text(i, b + s / 2, f"{100 * s:.0f}%", ha="center", va="center", fontsize=8)
+        bottom = [b + s for b, s in zip(bottom, shares)]
+    ticks = [f"{c}\n({s}, n={n})" for c, s, n in zip(frame["checkpoint"], frame["source"], frame["n"])]
+    ax.set_xticks(x, ticks, fontsize=8)
+    ax.set(ylim=(0, 1), ylabel="share of sampled features", xlabel="training checkpoint (whose labels)",
+           title="Semantic granularity of SAE features")
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(handles[::-1], labels[::-1], fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5),
+              frameon=False)
+    fig.tight_layout()
+    _save(fig, pdf_path)
+
+
+def granularity_accuracy(rows: list[dict], confusion: list[dict], pdf_path) -> None:
+    """The classifier against planted truth: accuracy and the majority-class baseline per checkpoint (left),
+    and the confusion matrix summed over checkpoints (right)."""
+    import numpy as np
+
+    labels = list(GRANULARITY_COLOURS)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.6), gridspec_kw={"width_ratios": [1.3, 1]})
+    x = np.arange(len(rows))
+    left.bar(x - 0.18, [r["accuracy"] for r in rows], 0.36, label="classifier", color="tab:green")
+    left.bar(x + 0.18, [r["majority_accuracy"] for r in rows], 0.36, label="majority class", color="#bbb")
+    left.set_xticks(x, [r["checkpoint"] for r in rows], fontsize=8)
+    left.set(ylim=(0, 1), ylabel="accuracy against planted truth", title="Automatic granularity labels")
+    left.legend(fontsize=8, loc="lower left", framealpha=0.9)
+    left.grid(axis="y", alpha=0.3)
+    matrix = np.zeros((len(labels), len(labels)), dtype=int)
+    for c in confusion:
+        matrix[labels.index(c["truth"]), labels.index(c["predicted"])] += c["count"]
+    right.imshow(matrix, cmap="Greens")
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            right.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
+                       color="white" if matrix[i, j] > matrix.max() / 2 else "black")
+    right.set_xticks(range(len(labels)), labels, fontsize=8, rotation=30)
+    right.set_yticks(range(len(labels)), labels, fontsize=8)
+    right.set(xlabel="classifier", ylabel="planted truth", title="all checkpoints")
+    fig.tight_layout()
+    _save(fig, pdf_path)

@@ -117,7 +117,7 @@ def test_contexts_language_tendency_and_fig4(built):
         stats = pl.read_parquet(d / "features.parquet")
         table = pl.read_parquet(d / "language.parquet")
         assert len(stats) == len(table) == 64
-        assert contexts.group_by("feature").len()["len"].max() <= 50
+        assert contexts.group_by("feature").len()["len"].max() <= 10
         assert (contexts["activations"].list.len() == 32).all()
         assert set(table["tendency"]) <= {"ja", "en", "mixed", "dead"}
         assert (table.filter(pl.col("tendency") == "dead")["n_texts"] == 0).all()
@@ -169,3 +169,62 @@ def test_example_figures_the_browser_and_the_report(built, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = report.read_text()
     assert "Figure 4." in text and "Figure 2." in text and "Feature browser" in text
+
+
+def test_granularity_sheets_classifier_accuracy_and_fig5(built):
+    from lmscope.granularity import LABELS
+    from lmscope.labelling import sample_features
+
+    figures = built / "results" / "figures"
+    accuracy = pl.read_csv(figures / "granularity_accuracy.csv")
+    fig5 = pl.read_csv(figures / "fig5.csv")
+    assert accuracy["checkpoint"].to_list() == fig5["checkpoint"].to_list() == ["step-3", "step-10", "step-30"]
+    for ckpt in ("step-3", "step-10", "step-30"):
+        d = built / "results" / "features" / "micromodel" / ckpt
+        language = pl.read_parquet(d / "language.parquet")
+        sheet = pl.read_csv(d / "granularity_sheet.csv")
+        assert sheet["feature"].to_list() == sample_features(language, 100, 5, 0, ckpt)
+        assert sheet["label"].null_count() == len(sheet)  # left for people to fill
+        assert all(f"#{f:05d}" in (d / "granularity_sheet.html").read_text() for f in sheet["feature"])
+        table = pl.read_parquet(d / "granularity.parquet")
+        assert table["feature"].to_list() == sheet["feature"].to_list()
+        assert set(table["classifier"]) <= set(LABELS) and set(table["truth"]) <= set(LABELS)
+        assert (table["source"] == "classifier").all() and (table["label"] == table["classifier"]).all()
+        # the accuracy table and fig5 are these labels counted
+        row = accuracy.filter(pl.col("checkpoint") == ckpt).row(0, named=True)
+        truth, predicted = table["truth"].to_list(), table["classifier"].to_list()
+        assert row["accuracy"] == pytest.approx(np.mean([t == p for t, p in zip(truth, predicted)]))
+        assert row["majority_accuracy"] == pytest.approx(max(truth.count(label) for label in LABELS) / len(truth))
+        tally = fig5.filter(pl.col("checkpoint") == ckpt).row(0, named=True)
+        assert [tally[label] for label in LABELS] == [predicted.count(label) for label in LABELS]
+        # the classifier beats always answering the commonest true label, at every checkpoint
+        assert row["accuracy"] > row["majority_accuracy"]
+    assert (figures / "fig5.pdf").read_bytes().startswith(b"%PDF")
+    assert (figures / "granularity_accuracy.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_a_filled_sheet_replaces_the_classifier_and_is_scored(built, tmp_path, micro_config, write_config):
+    """People's labels for one checkpoint: fig5 uses them and the agreement table scores them."""
+    import shutil
+
+    from lmscope.granularity import cohen_kappa
+
+    workdir = tmp_path / "work"
+    shutil.copytree(built, workdir, symlinks=True)
+    d = workdir / "results" / "features" / "micromodel" / "step-30"
+    table = pl.read_parquet(d / "granularity.parquet")
+    people = ["semantic" if i % 4 == 0 else label for i, label in enumerate(table["classifier"])]
+    filled = workdir / "filled.csv"
+    pl.DataFrame({"feature": table["feature"], "label": people}).write_csv(filled)
+    config = {**micro_config, "granularity": {**micro_config["granularity"], "sheets": {"step-30": str(filled)}}}
+    proc = snakemake(workdir, "--cores", "2", configfile=write_config(config))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    relabelled = pl.read_parquet(d / "granularity.parquet")
+    assert relabelled["label"].to_list() == people and (relabelled["source"] == "people").all()
+    assert relabelled["classifier"].to_list() == table["classifier"].to_list()
+    fig5 = pl.read_csv(workdir / "results" / "figures" / "fig5.csv")
+    assert fig5["source"].to_list() == ["classifier", "classifier", "people"]
+    agreement = pl.read_csv(workdir / "results" / "figures" / "granularity_agreement.csv").row(0, named=True)
+    assert agreement["checkpoint"] == "step-30"
+    assert agreement["kappa_people_classifier"] == pytest.approx(cohen_kappa(people, table["classifier"].to_list()))
+    assert agreement["agreement"] == pytest.approx(np.mean([a == b for a, b in zip(people, table["classifier"])]))

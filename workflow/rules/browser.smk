@@ -9,6 +9,7 @@ rule browser_page:
         contexts="results/features/{model}/{ckpt}/contexts.parquet",
         features="results/features/{model}/{ckpt}/features.parquet",
         language="results/features/{model}/{ckpt}/language.parquet",
+        granularity="results/features/{model}/{ckpt}/granularity.parquet",
         documents=lambda w: f"{corpus_of(w.model)}/documents.parquet",
         tokens=lambda w: f"{corpus_of(w.model)}/tokens.zarr",
         tokenizer=lambda w: trained_tokenizer(MODELS[w.model]["corpus"]),

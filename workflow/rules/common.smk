@@ -4,9 +4,10 @@ import os
 import re
 import shutil
 
-from lmscope.config import check, checkpoint_name
+from lmscope.config import check, checkpoint_name, sort_keys
 
 check(config, workdir=os.getcwd())
+sort_keys(config)  # params then read the same whatever order a config file wrote its keys in
 
 CORPORA = {c["name"]: c for c in config["corpora"]}
 MODELS = {m["name"]: m for m in config["models"]}
@@ -121,12 +122,12 @@ def example_stages():
 
 
 def example_inputs(wildcards):
-    """Per stage, the checkpoint's contexts, statistics and language table, named {stage}_{table}."""
+    """Per stage, the checkpoint's contexts, statistics, language and granularity tables, named {stage}_{table}."""
     out = {}
     for stage, ckpt in example_stages().items():
         d = f"results/features/{FIGURE_MODEL}/{ckpt}"
         out.update({f"{stage}_contexts": f"{d}/contexts.parquet", f"{stage}_features": f"{d}/features.parquet",
-                    f"{stage}_language": f"{d}/language.parquet"})
+                    f"{stage}_language": f"{d}/language.parquet", f"{stage}_granularity": f"{d}/granularity.parquet"})
     return out
 
 
@@ -136,6 +137,32 @@ def corpus_of(model):
 
 def browser_pages(model):
     return [f"results/browser/{model}/{ckpt}.html" for ckpt in checkpoint_entries(model)]
+
+
+def final_checkpoint(model):
+    return list(checkpoint_entries(model))[-1]
+
+
+def granularity_tables():
+    """fig5's inputs: the first model's granularity table per checkpoint, in training order."""
+    return [f"results/features/{FIGURE_MODEL}/{c}/granularity.parquet" for c in checkpoint_entries(FIGURE_MODEL)]
+
+
+def labelled_checkpoints():
+    """The first model's checkpoints with a filled labelling sheet (granularity.sheets), in training order."""
+    return [c for c in checkpoint_entries(FIGURE_MODEL) if c in config["granularity"]["sheets"]]
+
+
+def people_sheet(wildcards):
+    """The filled labelling sheet of this checkpoint as an input named people (none when not given)."""
+    if wildcards.model == FIGURE_MODEL and wildcards.ckpt in config["granularity"]["sheets"]:
+        return {"people": config["granularity"]["sheets"][wildcards.ckpt]}
+    return {}
+
+
+def has_planted_concepts(corpus):
+    """Whether the corpus has concept labels to measure the granularity classifier against."""
+    return any(source["kind"] == "synthetic" for source in CORPORA[corpus]["sources"])
 
 
 def corpus_outputs(corpus):
@@ -152,4 +179,9 @@ def all_targets():
     targets += ["results/figures/fig2.pdf", "results/figures/fig4.pdf"]
     targets += [f"results/figures/{fig}.{ext}" for fig in ("fig3", "fig6") for ext in ("html", "pdf")]
     targets += [f"results/browser/{model}/index.html" for model in MODELS]
+    targets += ["results/figures/fig5.pdf"]
+    if has_planted_concepts(MODELS[FIGURE_MODEL]["corpus"]):
+        targets += ["results/figures/granularity_accuracy.csv"]
+    if labelled_checkpoints():
+        targets += ["results/figures/granularity_agreement.csv"]
     return targets

@@ -1,0 +1,137 @@
+"""People's path to granularity labels: which features to label, the sheet they fill in, and reading it back.
+
+Per checkpoint a seeded sample of live features (the paper labelled 100 per checkpoint by hand) is written as
+a CSV — feature, an empty `label` column, the allowed labels, the top units as a reminder — and as an HTML page
+showing each sampled feature's top texts with the activating tokens highlighted. A filled sheet named in the
+config is read back strictly: an unknown label, a sampled feature with no row, a row for a feature that was
+not sampled and a duplicate row each stop the run with an error naming the row, because a silently dropped
+label would change fig. 5 and the agreement score without anyone noticing.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import random
+from pathlib import Path
+
+import polars as pl
+
+from lmscope.granularity import LABELS
+
+ALLOWED = " / ".join(LABELS)
+SHEET_COLUMNS = ("feature", "label", "allowed", "top_units", "note")
+
+
+def sample_features(language: pl.DataFrame, n: int, min_texts: int, seed: int, checkpoint: str) -> list[int]:
+    """Up to `n` live features with at least `min_texts` texts, drawn with a seed of their own per checkpoint
+    (so adding a checkpoint leaves the others' samples alone); sorted by id."""
+    eligible = sorted(language.filter(pl.col("n_texts") >= min_texts)["feature"].to_list())
+    random.Random(f"granularity:{seed}:{checkpoint}").shuffle(eligible)
+    return sorted(eligible[:n])
+
+
+def write_sheet_csv(features: list[int], top_units: dict[int, str], path) -> None:
+    from lmscope.atomic import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(SHEET_COLUMNS)
+        for feature in features:
+            w.writerow([feature, "", ALLOWED, top_units.get(feature, ""), ""])
+
+
+def read_sheet(path, sampled: list[int]) -> dict[int, str]:
+    """{feature: label} of a filled sheet, checked against the sampled features (module docstring). Rows are
+    named by their line number in the file (the header is line 1)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"labelling sheet {path}: no such file (granularity.sheets names it)")
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        missing = {"feature", "label"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"labelling sheet {path}: the header lacks column(s) {', '.join(sorted(missing))}")
+        labels: dict[int, str] = {}
+        line_of: dict[int, int] = {}
+        wanted = set(sampled)
+        for row in reader:
+            line = reader.line_num
+            raw_feature, label = (row["feature"] or "").strip(), (row["label"] or "").strip().lower()
+            try:
+                feature = int(raw_feature)
+            except ValueError:
+                raise ValueError(f"labelling sheet {path}, line {line}: feature {raw_feature!r} is not a "
+                                 "feature id") from None
+            if feature not in wanted:
+                raise ValueError(f"labelling sheet {path}, line {line}: feature {feature} was not sampled for "
+                                 "this checkpoint (was the sheet made for another checkpoint or seed?)")
+            if feature in labels:
+                raise ValueError(f"labelling sheet {path}, line {line}: feature {feature} again (first on line "
+                                 f"{line_of[feature]}); keep one row per feature")
+            if label not in LABELS:
+                shown = repr(label) if label else "empty"
+                raise ValueError(f"labelling sheet {path}, line {line}: label {shown} for feature {feature} is not "
+                                 f"one of {ALLOWED}")
+            labels[feature], line_of[feature] = label, line
+    absent = sorted(wanted - set(labels))
+    if absent:
+        more = f" and {len(absent) - 5} more" if len(absent) > 5 else ""
+        raise ValueError(f"labelling sheet {path}: no row for sampled feature(s) "
+                         f"{', '.join(map(str, absent[:5]))}{more}")
+    return labels
+
+
+def write_sheet_html(examples, path, checkpoint: str) -> None:
+    """The sampled features' top texts, highlighted, in the order of the CSV (examples: lmscope.examples)."""
+    from lmscope.atomic import atomic_path
+    from lmscope.highlight import page, text_html
+
+    parts = [f"<h1>Granularity labelling sheet: {html.escape(checkpoint)}</h1>",
+             f'<p class="meta">Label each feature in the CSV beside this page as one of {ALLOWED}: token — its texts '
+             "activate on the same token (猫 and 猫); synonym — on one meaning in different forms (猫, ネコ, cat); "
+             "semantic — on related meanings (cat and dog); unrelated — nothing in common. A token's shade is "
+             "the feature's activation relative to its maximum.</p>"]
+    for e in examples:
+        parts.append(f'<div class="card" id="f{e.feature}"><div><span class="tag {e.tendency}">{e.tendency}</span> '
+                     f"<b>#{e.feature:05d}</b> <span class=\"meta\">{html.escape(e.heading)}</span></div>")
+        for t in e.texts:
+            parts.append(f'<div class="text">{text_html(t.pieces, t.activations, e.max_activation, t.position)}'
+                         "</div>")
+        parts.append("</div>")
+    with atomic_path(path) as tmp:
+        tmp.write_text(page(f"Labelling sheet {checkpoint}", "\n".join(parts)), encoding="utf-8")
+
+
+def top_units_text(units: list[str], n: int = 5) -> str:
+    """The most frequent activating units with their counts, e.g. "猫 ×30 | ネコ ×12 | cat ×5"."""
+    from collections import Counter
+
+    return " | ".join(f"{u} ×{c}" for u, c in Counter(units).most_common(n))
+
+
+def run(language_path, features_path, contexts_path, documents_path, tokens_path, tokenizer_source: dict,
+        out_csv, out_html, checkpoint: str, n_features: int, min_texts: int, seed: int, texts_shown: int) -> None:
+    """Rule granularity_sheet: the sampled features of one checkpoint as a CSV to fill in and an HTML page
+    to read while filling it in."""
+    import zarr
+
+    from lmscope.examples import collect
+    from lmscope.granularity import feature_texts
+    from lmscope.highlight import window_pieces
+    from lmscope.tokenizer import load_tokenizer
+
+    language = pl.read_parquet(language_path)
+    sampled = sample_features(language, n_features, min_texts, seed, checkpoint)
+    if not sampled:
+        raise ValueError(f"granularity sheet {checkpoint}: no live feature has {min_texts} or more texts "
+                         "(granularity.min_texts); nothing to label")
+    contexts = pl.read_parquet(contexts_path)
+    docs = contexts.filter(pl.col("feature").is_in(sampled))["doc_id"].unique().to_list()
+    pieces = window_pieces(load_tokenizer(tokenizer_source), zarr.open_array(str(tokens_path), mode="r"), docs)
+    texts = feature_texts(contexts, sampled, pieces)
+    write_sheet_csv(sampled, {f: top_units_text([u for _, _, u in texts[f]]) for f in sampled}, out_csv)
+    lang_of_doc = dict(pl.read_parquet(documents_path, columns=["doc_id", "lang"]).iter_rows())
+    examples = collect("sheet", checkpoint, sampled, contexts, pl.read_parquet(features_path), language,
+                       lang_of_doc, pieces, texts_shown)
+    write_sheet_html(examples, out_html, checkpoint)
