@@ -96,6 +96,19 @@ def read_fig2_points(points: list[dict], metrics_paths: list[str]) -> list[dict]
     return out
 
 
+def _stacked_shares(ax, frame, colours: dict, labels: dict, text_colour: str) -> None:
+    """One stacked bar per row of `frame` from its share_{key} columns, bottom to top in the order of `colours`,
+    each segment of 6% or more labelled with its percentage."""
+    bottom = [0.0] * len(frame)
+    for key, colour in colours.items():
+        shares = frame[f"share_{key}"].to_list()
+        ax.bar(range(len(frame)), shares, bottom=bottom, color=colour, label=labels[key], width=0.7)
+        for i, (b, s) in enumerate(zip(bottom, shares)):
+            if s >= 0.06:
+                ax.text(i, b + s / 2, f"{100 * s:.0f}%", ha="center", va="center", fontsize=8, color=text_colour)
+        bottom = [b + s for b, s in zip(bottom, shares)]
+
+
 TENDENCY_COLOURS = {"ja": "#d62728", "en": "#1f77b4", "mixed": "#9e9e9e"}
 TENDENCY_LABELS = {"ja": "Japanese (≥90% ja texts)", "en": "English (≥90% en texts)", "mixed": "mixed"}
 
@@ -110,14 +123,7 @@ def fig4(tallies: list[dict], pdf_path, csv_path) -> None:
         frame.write_csv(tmp)
     x = list(range(len(frame)))
     fig, ax = plt.subplots(figsize=(max(6.0, 1.0 * len(x) + 3.5), 3.8))
-    bottom = [0.0] * len(x)
-    for t in ("ja", "en", "mixed"):
-        shares = frame[f"share_{t}"].to_list()
-        ax.bar(x, shares, bottom=bottom, color=TENDENCY_COLOURS[t], label=TENDENCY_LABELS[t], width=0.7)
-        for i, (b, s) in enumerate(zip(bottom, shares)):
-            if s >= 0.06:
-                ax.text(i, b + s / 2, f"{100 * s:.0f}%", ha="center", va="center", fontsize=8, color="white")
-        bottom = [b + s for b, s in zip(bottom, shares)]
+    _stacked_shares(ax, frame, TENDENCY_COLOURS, TENDENCY_LABELS, text_colour="white")
     ax.set_xticks(x, frame["checkpoint"].to_list(), rotation=30 if len(x) > 4 else 0)
     ax.set(ylim=(0, 1), ylabel="share of live features", xlabel="training checkpoint",
            title="Language tendency of SAE features")
@@ -145,15 +151,7 @@ def fig5(tallies: list[dict], pdf_path, csv_path) -> None:
         frame.write_csv(tmp)
     x = list(range(len(frame)))
     fig, ax = plt.subplots(figsize=(max(6.5, 1.0 * len(x) + 4.5), 3.9))
-    bottom = [0.0] * len(x)
-    for label in GRANULARITY_COLOURS:
-        shares = frame[f"share_{label}"].to_list()
-        ax.bar(x, shares, bottom=bottom, color=GRANULARITY_COLOURS[label], label=GRANULARITY_LABELS[label],
-               width=0.7)
-        for i, (b, s) in enumerate(zip(bottom, shares)):
-            if s >= 0.06:
-                ax.text(i, b + s / 2, f"{100 * s:.0f}%", ha="center", va="center", fontsize=8)
-        bottom = [b + s for b, s in zip(bottom, shares)]
+    _stacked_shares(ax, frame, GRANULARITY_COLOURS, GRANULARITY_LABELS, text_colour="black")
     ticks = [f"{c}\n({s}, n={n})" for c, s, n in zip(frame["checkpoint"], frame["source"], frame["n"])]
     ax.set_xticks(x, ticks, fontsize=8)
     ax.set(ylim=(0, 1), ylabel="share of sampled features", xlabel="training checkpoint (whose labels)",
