@@ -108,6 +108,19 @@ def write_csv(examples: list[Example], path) -> None:
         frame.write_csv(tmp)
 
 
+def card_html(e: Example, anchor: bool = False) -> str:
+    """One feature as an HTML card: its tags and statistics, then each text highlighted (`anchor`: with
+    id="f{feature}", for links into a page that shows each feature once)."""
+    gran = f' <span class="tag granularity">{html.escape(e.granularity)}</span>' if e.granularity else ""
+    ident = f' id="f{e.feature}"' if anchor else ""
+    parts = [f'<div class="card"{ident}><div><span class="tag {e.tendency}">{e.tendency}</span>{gran} '
+             f'<b>#{e.feature:05d}</b> <span class="meta">{html.escape(e.heading)}</span></div>']
+    for t in e.texts:
+        parts.append(f'<div class="text">{text_html(t.pieces, t.activations, e.max_activation, t.position)}'
+                     f'</div><div class="meta">doc {t.doc_id} ({t.lang}), activation {t.activation:.3g}</div>')
+    return "\n".join(parts + ["</div>"])
+
+
 def write_html(examples: list[Example], path, title: str, caption: str) -> None:
     parts = [f"<h1>{html.escape(title)}</h1>", f'<p class="meta">{html.escape(caption)}</p>']
     for stage in STAGES:
@@ -115,15 +128,7 @@ def write_html(examples: list[Example], path, title: str, caption: str) -> None:
         if not stage_examples:
             continue
         parts.append(f"<h2>{stage} ({html.escape(stage_examples[0].checkpoint)})</h2>")
-        for e in stage_examples:
-            gran = f' <span class="tag granularity">{html.escape(e.granularity)}</span>' if e.granularity else ""
-            parts.append(f'<div class="card"><div><span class="tag {e.tendency}">{e.tendency}</span>{gran} '
-                         f"<b>#{e.feature:05d}</b> "
-                         f'<span class="meta">{html.escape(e.heading)}</span></div>')
-            for t in e.texts:
-                parts.append(f'<div class="text">{text_html(t.pieces, t.activations, e.max_activation, t.position)}'
-                             f'</div><div class="meta">doc {t.doc_id} ({t.lang}), activation {t.activation:.3g}</div>')
-            parts.append("</div>")
+        parts += [card_html(e) for e in stage_examples]
     with atomic_path(path) as tmp:
         tmp.write_text(page(title, "\n".join(parts)), encoding="utf-8")
 

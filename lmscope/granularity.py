@@ -217,12 +217,12 @@ def run(sheet_path, contexts_path, tokens_path, tokenizer_source: dict, concepts
     docs = contexts.filter(pl.col("feature").is_in(sampled))["doc_id"].unique().to_list()
     pieces = window_pieces(load_tokenizer(tokenizer_source), zarr.open_array(str(tokens_path), mode="r"), docs)
     texts = feature_texts(contexts, sampled, pieces)
-    concept_rows = pl.read_parquet(concepts_path).filter(pl.col("doc_id").is_in(docs))
-    concepts = {(d, p): (s, c, t) for d, p, s, c, t in
-                concept_rows.select("doc_id", "position", "surface", "concept_id", "concept_type").iter_rows()}
-    has_truth = pl.scan_parquet(concepts_path).select(pl.len()).collect().item() > 0
+    concept_rows = pl.read_parquet(concepts_path)
+    has_truth = concept_rows.height > 0  # only a corpus with planted labels (the synthetic one) has any
+    concepts = {(d, p): (s, c, t) for d, p, s, c, t in concept_rows.filter(pl.col("doc_id").is_in(docs))
+                .select("doc_id", "position", "surface", "concept_id", "concept_type").iter_rows()}
     people = read_sheet(people_sheet, sampled) if people_sheet else {}
-    vectors = TokenVectors(pl.read_parquet(vectors_path), seed=seed)
+    vectors = TokenVectors(pl.read_parquet(vectors_path), seed=seed, source=str(vectors_path))
     rows = []
     for f in sampled:
         units = [u for _, _, u in texts[f]]

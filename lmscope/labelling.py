@@ -13,10 +13,12 @@ from __future__ import annotations
 import csv
 import html
 import random
+from collections import Counter
 from pathlib import Path
 
 import polars as pl
 
+from lmscope.atomic import atomic_path
 from lmscope.granularity import LABELS
 
 ALLOWED = " / ".join(LABELS)
@@ -32,8 +34,6 @@ def sample_features(language: pl.DataFrame, n: int, min_texts: int, seed: int, c
 
 
 def write_sheet_csv(features: list[int], top_units: dict[int, str], path) -> None:
-    from lmscope.atomic import atomic_path
-
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(SHEET_COLUMNS)
@@ -84,29 +84,21 @@ def read_sheet(path, sampled: list[int]) -> dict[int, str]:
 
 def write_sheet_html(examples, path, checkpoint: str) -> None:
     """The sampled features' top texts, highlighted, in the order of the CSV (examples: lmscope.examples)."""
-    from lmscope.atomic import atomic_path
-    from lmscope.highlight import page, text_html
+    from lmscope.examples import card_html
+    from lmscope.highlight import page
 
     parts = [f"<h1>Granularity labelling sheet: {html.escape(checkpoint)}</h1>",
              f'<p class="meta">Label each feature in the CSV beside this page as one of {ALLOWED}: token — its texts '
              "activate on the same token (猫 and 猫); synonym — on one meaning in different forms (猫, ネコ, cat); "
              "semantic — on related meanings (cat and dog); unrelated — nothing in common. A token's shade is "
              "the feature's activation relative to its maximum.</p>"]
-    for e in examples:
-        parts.append(f'<div class="card" id="f{e.feature}"><div><span class="tag {e.tendency}">{e.tendency}</span> '
-                     f"<b>#{e.feature:05d}</b> <span class=\"meta\">{html.escape(e.heading)}</span></div>")
-        for t in e.texts:
-            parts.append(f'<div class="text">{text_html(t.pieces, t.activations, e.max_activation, t.position)}'
-                         "</div>")
-        parts.append("</div>")
+    parts += [card_html(e, anchor=True) for e in examples]
     with atomic_path(path) as tmp:
         tmp.write_text(page(f"Labelling sheet {checkpoint}", "\n".join(parts)), encoding="utf-8")
 
 
 def top_units_text(units: list[str], n: int = 5) -> str:
     """The most frequent activating units with their counts, e.g. "猫 ×30 | ネコ ×12 | cat ×5"."""
-    from collections import Counter
-
     return " | ".join(f"{u} ×{c}" for u, c in Counter(units).most_common(n))
 
 

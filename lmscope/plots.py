@@ -23,6 +23,18 @@ def _save(fig, path) -> None:
     plt.close(fig)
 
 
+def _numbers(rows: list[dict], csv_path, sort: tuple[str, ...] = ()):
+    """The rows behind a figure as a frame (sorted by `sort`), written whole to `csv_path`."""
+    import polars as pl
+
+    frame = pl.DataFrame(rows)
+    if sort:
+        frame = frame.sort(*sort)
+    with atomic_path(csv_path) as tmp:
+        frame.write_csv(tmp)
+    return frame
+
+
 def loss_curve(history: list[dict], path, title: str) -> None:
     """Training loss per step and validation loss at the saved checkpoints, on a log step axis (the
     checkpoints are log-spaced)."""
@@ -63,11 +75,7 @@ def sae_curves(rows: list[dict], best_lr: float, path, title: str) -> None:
 def fig2(points: list[dict], pdf_path, csv_path) -> None:
     """Paper fig. 2: test reconstruction MSE against the expansion factor n/d, one line per K, each point at
     its best learning rate. `points`: dicts with expansion_factor, k, best_lr, test_mse, test_fvu."""
-    import polars as pl
-
-    frame = pl.DataFrame(points).sort("k", "expansion_factor")
-    with atomic_path(csv_path) as tmp:
-        frame.write_csv(tmp)
+    frame = _numbers(points, csv_path, sort=("k", "expansion_factor"))
     fig, ax = plt.subplots(figsize=(4.8, 3.4))
     for k, part in frame.group_by("k", maintain_order=True):
         ax.plot(part["expansion_factor"], part["test_mse"], "o-", label=f"K = {k[0]}")
@@ -98,7 +106,7 @@ def read_fig2_points(points: list[dict], metrics_paths: list[str]) -> list[dict]
 
 def _stacked_shares(ax, frame, colours: dict, labels: dict, text_colour: str) -> None:
     """One stacked bar per row of `frame` from its share_{key} columns, bottom to top in the order of `colours`,
-    each segment of 6% or more labelled with its percentage."""
+    each segment of 6% or more labelled with its percentage; the legend beside the plot."""
     bottom = [0.0] * len(frame)
     for key, colour in colours.items():
         shares = frame[f"share_{key}"].to_list()
@@ -107,6 +115,8 @@ def _stacked_shares(ax, frame, colours: dict, labels: dict, text_colour: str) ->
             if s >= 0.06:
                 ax.text(i, b + s / 2, f"{100 * s:.0f}%", ha="center", va="center", fontsize=8, color=text_colour)
         bottom = [b + s for b, s in zip(bottom, shares)]
+    handles, texts = ax.get_legend_handles_labels()  # top to bottom as the bars stack
+    ax.legend(handles[::-1], texts[::-1], fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
 
 
 TENDENCY_COLOURS = {"ja": "#d62728", "en": "#1f77b4", "mixed": "#9e9e9e"}
@@ -116,20 +126,13 @@ TENDENCY_LABELS = {"ja": "Japanese (≥90% ja texts)", "en": "English (≥90% en
 def fig4(tallies: list[dict], pdf_path, csv_path) -> None:
     """Paper fig. 4: the share of ja / en / mixed features per checkpoint, in training order, as stacked bars
     (shares of live features; dead features are counted apart and listed under the plot)."""
-    import polars as pl
-
-    frame = pl.DataFrame(tallies)
-    with atomic_path(csv_path) as tmp:
-        frame.write_csv(tmp)
+    frame = _numbers(tallies, csv_path)
     x = list(range(len(frame)))
     fig, ax = plt.subplots(figsize=(max(6.0, 1.0 * len(x) + 3.5), 3.8))
     _stacked_shares(ax, frame, TENDENCY_COLOURS, TENDENCY_LABELS, text_colour="white")
     ax.set_xticks(x, frame["checkpoint"].to_list(), rotation=30 if len(x) > 4 else 0)
     ax.set(ylim=(0, 1), ylabel="share of live features", xlabel="training checkpoint",
            title="Language tendency of SAE features")
-    handles, labels = ax.get_legend_handles_labels()  # top to bottom as the bars stack
-    ax.legend(handles[::-1], labels[::-1], fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5),
-              frameon=False)
     dead = ", ".join(f"{c}: {d}" for c, d in zip(frame["checkpoint"], frame["dead"]))
     fig.text(0.01, 0.01, f"dead features (not in the shares): {dead}", fontsize=7)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
@@ -144,11 +147,7 @@ GRANULARITY_LABELS = {"token": "token level (猫 / 猫)", "synonym": "concept le
 def fig5(tallies: list[dict], pdf_path, csv_path) -> None:
     """Paper fig. 5: the share of each granularity among the sampled features per checkpoint, as stacked bars;
     under each bar whose labels they are (people's sheet or the automatic classifier)."""
-    import polars as pl
-
-    frame = pl.DataFrame(tallies)
-    with atomic_path(csv_path) as tmp:
-        frame.write_csv(tmp)
+    frame = _numbers(tallies, csv_path)
     x = list(range(len(frame)))
     fig, ax = plt.subplots(figsize=(max(6.5, 1.0 * len(x) + 4.5), 3.9))
     _stacked_shares(ax, frame, GRANULARITY_COLOURS, GRANULARITY_LABELS, text_colour="black")
@@ -156,9 +155,6 @@ def fig5(tallies: list[dict], pdf_path, csv_path) -> None:
     ax.set_xticks(x, ticks, fontsize=8)
     ax.set(ylim=(0, 1), ylabel="share of sampled features", xlabel="training checkpoint (whose labels)",
            title="Semantic granularity of SAE features")
-    handles, labels = ax.get_legend_handles_labels()
-    ax.legend(handles[::-1], labels[::-1], fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5),
-              frameon=False)
     fig.tight_layout()
     _save(fig, pdf_path)
 

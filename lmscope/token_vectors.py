@@ -59,10 +59,12 @@ def unit_table(activations, tokens, tokenizer, doc_ids: list[int], doc_id_offset
 class TokenVectors:
     """Unit vectors (unit-normalised), their languages, and the random-pair baseline."""
 
-    def __init__(self, table: pl.DataFrame, baseline_pairs: int = 20000, seed: int = 0, min_count: int = 2):
+    def __init__(self, table: pl.DataFrame, baseline_pairs: int = 20000, seed: int = 0, min_count: int = 2,
+                 source: str = "token vectors"):
         table = table.filter(pl.col("count") >= min_count)
         if table.height < 2:
-            raise ValueError("token vectors: fewer than two units occur at least twice; the sample is too small")
+            raise ValueError(f"{source}: fewer than two units occur {min_count} times or more; too few test "
+                             "documents (granularity.vector_docs) to compare units")
         self.units: list[str] = table["unit"].to_list()
         self.index = {u: i for i, u in enumerate(self.units)}
         self.langs: list[str | None] = table["lang"].to_list()
