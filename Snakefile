@@ -28,6 +28,9 @@ include: "workflow/rules/features.smk"
 include: "workflow/rules/granularity.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/browser.smk"
+include: "workflow/rules/domains.smk"
+include: "workflow/rules/vlm.smk"
+include: "workflow/rules/neurons.smk"
 
 
 rule all:

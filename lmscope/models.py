@@ -45,3 +45,14 @@ def load_causal_lm(entry: dict, device: torch.device, dtype: torch.dtype):
     source, revision = checkpoint_source(entry)
     model = AutoModelForCausalLM.from_pretrained(source, revision=revision, dtype=dtype)
     return model.to(device).eval()
+
+
+def load_vlm(entry: dict, device: torch.device, dtype: torch.dtype):
+    """A vision-language model in eval mode and its processor, from {path} (e.g. the tiny LLaVA trained here) or
+    {repo, revision}; also its family (config model_type: llava, llava_next, instructblip), which picks prompts."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    source, revision = checkpoint_source(entry)
+    model = AutoModelForImageTextToText.from_pretrained(source, revision=revision, dtype=dtype)
+    processor = AutoProcessor.from_pretrained(source, revision=revision)
+    return model.to(device).eval(), processor, model.config.model_type

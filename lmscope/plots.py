@@ -186,3 +186,33 @@ def granularity_accuracy(rows: list[dict], confusion: list[dict], pdf_path) -> N
     right.set(xlabel="classifier", ylabel="planted truth", title="all checkpoints")
     fig.tight_layout()
     _save(fig, pdf_path)
+
+
+DOMAIN_COLOURS = {"common": "#1f77b4", "remote_sensing": "#2ca02c", "medical": "#d62728", "document": "#9467bd",
+                  "driving": "#ff7f0e"}
+
+
+def neurons_by_layer(rows: list[dict], module_names: dict[str, str], pdf_path, csv_path) -> None:
+    """Domain-specific neurons per layer, one panel per VLM and module, one line per domain (paper figure 5)."""
+    _numbers(rows, csv_path, sort=("vlm", "module", "layer", "domain"))
+    panels = list(dict.fromkeys((r["vlm"], r["module"]) for r in rows))
+    domains = list(dict.fromkeys(r["domain"] for r in rows))
+    columns = min(3, len(panels))
+    fig, axes = plt.subplots(math.ceil(len(panels) / columns), columns, figsize=(4 * columns, 3 * math.ceil(
+        len(panels) / columns)), squeeze=False)
+    for ax, (vlm, module) in zip(axes.ravel(), panels):
+        for domain in domains:
+            points = sorted((r["layer"], r["neurons"]) for r in rows
+                            if (r["vlm"], r["module"], r["domain"]) == (vlm, module, domain))
+            style = dict(marker="o") if len(points) == 1 else {}
+            ax.plot([p[0] for p in points], [p[1] for p in points], label=domain.replace("_", " "),
+                    color=DOMAIN_COLOURS.get(domain), **style)
+        ax.set(title=f"{vlm}: {module_names.get(module, module)}", xlabel="layer", ylabel="neurons")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    for ax in axes.ravel()[len(panels):]:
+        ax.axis("off")
+    axes.ravel()[0].legend(fontsize=7)
+    fig.suptitle("Domain-specific neurons per layer")
+    fig.tight_layout()
+    _save(fig, pdf_path)

@@ -2,6 +2,7 @@
 import copy
 
 import pytest
+import yaml
 
 from conftest import REPO, snakemake
 
@@ -64,8 +65,42 @@ def test_cross_references_are_checked(tmp_path, write_config, micro_config, chan
     assert_stops_naming(dry_run(tmp_path, write_config, config), key)
 
 
-@pytest.mark.parametrize("preset", ["llmjp.yaml", "pythia.yaml"])
-def test_presets_validate_and_plan_without_the_network(tmp_path, preset):
-    proc = snakemake(tmp_path, "-n", configfile=REPO / "presets" / preset)
+@pytest.mark.parametrize("change, key, message", [
+    (lambda c: c["domains"].append({"name": "space", "sources": [{"kind": "synthetic"}]}), "domains[3].name",
+     "the generator draws only"),
+    (lambda c: c["domains"][0].update(sources=[{"kind": "folder", "path": "nowhere", "records": "r.jsonl"}]),
+     "domains[0].sources[0].path", "no such directory: nowhere"),
+    (lambda c: c["domains"][0].update(sources=[{"kind": "hf", "path": "x/y", "splits": {"train": "a", "validation": "b"},
+                                                "columns": {"question": "q", "answers": "a"}}]),
+     "domains[0].sources[0].columns", "exactly one of image"),
+    (lambda c: c["domains"][1].update(name="common"), "domains[1].name", "'common' is used twice"),
+    (lambda c: c["vlms"][0]["train"].update(patch_size=5), "vlms[0].train.patch_size", "must divide image_size"),
+    (lambda c: c["vlms"][0]["train"].update(image_size=48), "vlms[0].train.image_size", "differs from the synthetic"),
+    (lambda c: c["vlms"].append({"name": "x", "path": "no/model"}), "vlms[1].path", "no config.json"),
+])
+def test_branch_b_cross_references_are_checked(tmp_path, write_config, micro_config, change, key, message):
+    config = copy.deepcopy(micro_config)
+    change(config)
+    assert_stops_naming(dry_run(tmp_path, write_config, config), f"config key {key}", message)
+
+
+def test_a_vlm_without_train_path_or_repo(tmp_path, write_config, micro_config):
+    micro_config["vlms"] = [{"name": "x"}]
+    assert_stops_naming(dry_run(tmp_path, write_config, micro_config), "['vlms'][0]", "is not valid under any")
+
+
+@pytest.mark.parametrize("preset", ["llmjp.yaml", "pythia.yaml", "mmneuron.yaml"])
+def test_presets_validate_and_plan_without_the_network(tmp_path, write_config, preset):
+    for folder in ("data/rsvqa_hr", "data/lingoqa"):  # the mmneuron preset's folder sources, as a user fills them
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "records.jsonl").write_text("")
+    # as in the repository: config.yaml first, the preset over it
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config.update(yaml.safe_load((REPO / "presets" / preset).read_text()))
+    proc = snakemake(tmp_path, "-n", configfile=write_config(config))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "corpus_tokens" in proc.stdout and "train_tinylm" not in proc.stdout
+    if preset == "mmneuron.yaml":
+        assert "domains_hf" in proc.stdout and "domains_folder" in proc.stdout and "train_tinyvlm" not in proc.stdout
+        assert proc.stdout.count("rule count_neurons") == 10  # 2 VLMs x 5 domains
+    else:
+        assert "corpus_tokens" in proc.stdout and "train_tinylm" not in proc.stdout and "train_tinyvlm" in proc.stdout

@@ -12,6 +12,8 @@ sort_keys(config)  # params then read the same whatever order a config file wrot
 CORPORA = {c["name"]: c for c in config["corpora"]}
 MODELS = {m["name"]: m for m in config["models"]}
 CORPUS_KEY = {c["name"]: f"corpora[{i}]" for i, c in enumerate(config["corpora"])}
+DOMAINS = {d["name"]: d for d in config.get("domains", [])}  # branch B; in config (table) order
+VLMS = {v["name"]: v for v in config.get("vlms", [])}
 
 
 def _one_of(names):
@@ -25,6 +27,9 @@ wildcard_constraints:
     corpus=_one_of(CORPORA),
     model=_one_of(MODELS),
     ckpt=_one_of({checkpoint_name(c) for m in MODELS.values() for c in m["checkpoints"]}),
+    domain=_one_of(DOMAINS) or "(?!)",
+    vlm=_one_of(VLMS) or "(?!)",
+    index=r"\d+",
 
 
 def uses_gpu():
@@ -170,6 +175,42 @@ def corpus_outputs(corpus):
     return [f"{d}/documents.parquet", f"{d}/tokens.zarr", f"{d}/concepts.parquet", f"{d}/stats.json"]
 
 
+def domain_source(domain, index):
+    """One source of a domain as its rule takes it."""
+    return DOMAINS[domain]["sources"][int(index)]
+
+
+def domain_source_dirs(domain):
+    """Every source of a domain, prepared by the rule of its kind, in config order."""
+    return [f"results/domains/{domain}/sources/{s['kind']}{i}" for i, s in enumerate(DOMAINS[domain]["sources"])]
+
+
+def folder_records(domain, index):
+    """A folder source's records file, so that editing it reprepares the domain."""
+    source = domain_source(domain, index)
+    return os.path.join(source["path"], source["records"])
+
+
+def vlm_entry(vlm):
+    """{name, path} of a VLM trained here or given as a directory, or {name, repo, revision} of a hub VLM."""
+    spec = VLMS[vlm]
+    if "train" in spec:
+        return {"name": vlm, "path": f"results/vlms/{vlm}"}
+    return {key: value for key, value in spec.items() if key in ("name", "path", "repo", "revision")}
+
+
+def trained_vlm_dir(vlm):
+    """The training output as an input, for the VLM trained here (else nothing to wait for)."""
+    return [f"results/vlms/{vlm}"] if "train" in VLMS[vlm] else []
+
+
+def branch_b_targets():
+    if not (DOMAINS and VLMS):
+        return []
+    return [f"results/figures/mmneuron/{name}" for name in
+            ("table1.csv", "table1.md", "overlap.csv", "overlap.md", "neurons_by_layer.pdf")]
+
+
 def all_targets():
     targets = [path for corpus in CORPORA for path in corpus_outputs(corpus)]
     targets += [f"results/models/{model}" for model in trained_models()]
@@ -184,4 +225,4 @@ def all_targets():
         targets += ["results/figures/granularity_accuracy.csv"]
     if labelled_checkpoints():
         targets += ["results/figures/granularity_agreement.csv"]
-    return targets
+    return targets + branch_b_targets()
