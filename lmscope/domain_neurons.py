@@ -72,14 +72,18 @@ def overlap(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
 
 
 def by_layer(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """vlm, module, layer, domain, neurons: domain-specific neurons per layer (paper figure 5)."""
+    """vlm, module, layer, domain, neurons: domain-specific neurons per layer (paper figure 5), in table order:
+    VLMs and domains as configured, modules from vision to language model."""
     frames = []
     for vlm, table in tables.items():
         for domain in domains_of(table):
             frames.append(table.group_by("module", "layer", maintain_order=True)
                           .agg(neurons=pl.col("domains").list.contains(domain).sum().cast(pl.Int64))
                           .with_columns(vlm=pl.lit(vlm), domain=pl.lit(domain)))
-    return pl.concat(frames).select("vlm", "module", "layer", "domain", "neurons").sort("vlm", "module", "layer")
+    out = pl.concat(frames).select("vlm", "module", "layer", "domain", "neurons")
+    rank = {"vlm": list(tables), "module": list(MODULE_NAMES), "domain": domains_of(next(iter(tables.values())))}
+    keys = [pl.col(c).replace_strict(order, list(range(len(order))), default=len(order)) for c, order in rank.items()]
+    return out.sort(keys[0], keys[1], "layer", keys[2], maintain_order=True)
 
 
 def markdown(table: pl.DataFrame, bold_max: bool = False) -> str:

@@ -93,7 +93,8 @@ def record(domain: str, source: str, ident: str, images: list[bytes], question: 
 
 def synthetic(domain: str, split: str, spec: dict, name: str) -> Iterator[tuple[str, dict]]:
     for index in range(spec[split]):
-        s = synthetic_images.sample(domain, split, index, spec["seed"], spec["image_size"], spec["frames"])
+        s = synthetic_images.sample(domain, split, index, spec["seed"], spec["image_size"], spec["frames"],
+                                    spec["shuffle_choices"])
         ident = f"{domain}-{split}-{index}"
         yield ident, record(domain, name, ident, [png(im) for im in s.images], s.question, s.answers,
                             [1] * len(s.answers), s.choices, s.kind)
@@ -246,7 +247,3 @@ def merge(domain: str, source_dirs: list[str], out_dir: str | Path) -> None:
             table.write_parquet(tmp / f"{split}.parquet")
         stats = [json.loads((Path(d) / "stats.json").read_text()) for d in source_dirs]
         (tmp / "stats.json").write_text(json.dumps({"domain": domain, "sources": stats}, indent=1))
-
-
-def read(path: str | Path) -> pl.DataFrame:
-    return pl.read_parquet(path)

@@ -6,7 +6,8 @@ ever counted. A domain stops at the first sample that would take the language mo
 that runs out of samples first is recorded as such.
 
     counts.zarr/{group}     int64 [layers, neurons]: tokens on which each neuron was > 0
-    attrs                   tokens (per group: positions the module saw), lm_tokens, samples, budget, exhausted
+    attrs                   groups, tokens (per group: positions the module saw), lm_tokens, samples, budget,
+                            exhausted
 """
 
 from __future__ import annotations
@@ -80,13 +81,14 @@ def write(result: dict, path: str) -> None:
         root = zarr.open_group(str(tmp), mode="w")
         for group, counts in result["counts"].items():
             root.create_array(group, data=counts.astype(np.int64))
-        root.attrs.update({k: v for k, v in result.items() if k != "counts"})
+        root.attrs.update({k: v for k, v in result.items() if k != "counts"} | {"groups": list(result["counts"])})
 
 
 def read(path: str) -> tuple[dict[str, np.ndarray], dict]:
     """(counts per group, attrs) of one counts.zarr."""
     root = zarr.open_group(str(path), mode="r")
-    return {name: array[...] for name, array in root.arrays()}, dict(root.attrs)
+    attrs = dict(root.attrs)  # the groups are listed there: Snakemake leaves a timestamp file in the store
+    return {name: root[name][...] for name in attrs["groups"]}, attrs
 
 
 def run(model_entry: dict, samples_path: str, out_path: str, budget: int, device: str, dtype: str,

@@ -193,8 +193,9 @@ DOMAIN_COLOURS = {"common": "#1f77b4", "remote_sensing": "#2ca02c", "medical": "
 
 
 def neurons_by_layer(rows: list[dict], module_names: dict[str, str], pdf_path, csv_path) -> None:
-    """Domain-specific neurons per layer, one panel per VLM and module, one line per domain (paper figure 5)."""
-    _numbers(rows, csv_path, sort=("vlm", "module", "layer", "domain"))
+    """Domain-specific neurons per layer, one panel per VLM and module, one line per domain (paper figure 5);
+    panels and lines in the order of `rows`."""
+    _numbers(rows, csv_path)
     panels = list(dict.fromkeys((r["vlm"], r["module"]) for r in rows))
     domains = list(dict.fromkeys(r["domain"] for r in rows))
     columns = min(3, len(panels))
@@ -204,11 +205,10 @@ def neurons_by_layer(rows: list[dict], module_names: dict[str, str], pdf_path, c
         for domain in domains:
             points = sorted((r["layer"], r["neurons"]) for r in rows
                             if (r["vlm"], r["module"], r["domain"]) == (vlm, module, domain))
-            style = dict(marker="o") if len(points) == 1 else {}
-            ax.plot([p[0] for p in points], [p[1] for p in points], label=domain.replace("_", " "),
-                    color=DOMAIN_COLOURS.get(domain), **style)
+            ax.plot([p[0] for p in points], [p[1] for p in points], label=domain.replace("_", " "), marker="o",
+                    markersize=3, color=DOMAIN_COLOURS.get(domain))
+        ax.set_xticks(sorted({r["layer"] for r in rows if (r["vlm"], r["module"]) == (vlm, module)}))
         ax.set(title=f"{vlm}: {module_names.get(module, module)}", xlabel="layer", ylabel="neurons")
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     for ax in axes.ravel()[len(panels):]:
         ax.axis("off")

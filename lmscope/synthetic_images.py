@@ -140,13 +140,13 @@ def _scan(draw: ImageDraw.ImageDraw, organ: str, size: int, rng: random.Random) 
         draw.ellipse((s * 3 // 8, s * 3 // 8, s * 5 // 8, s // 2), fill=g(240))
 
 
-def _options(rng: random.Random, right: str, pool: tuple[str, ...]) -> tuple[list[str], str]:
-    """The pool shuffled as lettered options and the right option's letter."""
-    choices = rng.sample(pool, len(pool))
+def _options(rng: random.Random, right: str, pool: tuple[str, ...], shuffle: bool) -> tuple[list[str], str]:
+    """The pool as lettered options (shuffled, as in PMC-VQA, or in a fixed order) and the right one's letter."""
+    choices = rng.sample(pool, len(pool)) if shuffle else list(pool)
     return choices, LETTERS[choices.index(right)]
 
 
-def medical(rng: random.Random, size: int) -> Sample:
+def medical(rng: random.Random, size: int, shuffle_choices: bool = False) -> Sample:
     organ = rng.choice(ORGANS)
     dark = rng.randint(0, 25)
     image = Image.new("RGB", (size, size), (dark, dark, dark))  # grayscale in three channels, as scans reach VLMs
@@ -164,7 +164,7 @@ def medical(rng: random.Random, size: int) -> Sample:
     if lesion:
         asks.append(("Where is the lesion located?", place, PLACES))
     question, right, pool = rng.choice(asks)
-    choices, letter = _options(rng, right, pool)
+    choices, letter = _options(rng, right, pool, shuffle_choices)
     return Sample([image], question, [letter], "choice", choices)
 
 
@@ -246,12 +246,18 @@ def driving(rng: random.Random, size: int, frames: int) -> Sample:
     ])()
 
 
-def sample(domain: str, split: str, index: int, seed: int, size: int, frames: int = 2) -> Sample:
-    """The index-th sample of a domain's split; the same arguments always draw the same sample."""
+def sample(domain: str, split: str, index: int, seed: int, size: int, frames: int = 2,
+           shuffle_choices: bool = False) -> Sample:
+    """The index-th sample of a domain's split; the same arguments always draw the same sample.
+
+    Medical options come in a fixed order unless `shuffle_choices`: finding the right option's letter among
+    shuffled ones is a lookup the tiny LLaVA does not learn in minutes of CPU training (0.41 against a
+    question-prior baseline of 0.34 after 1,000 steps), while the other domains are learnt."""
     rng = random.Random(f"{seed}/{domain}/{split}/{index}")
     if domain not in DOMAINS:
         raise ValueError(f"unknown synthetic domain {domain!r}: one of {', '.join(DOMAINS)}")
     if domain == "driving":
         return driving(rng, size, frames)
-    return {"common": common, "remote_sensing": remote_sensing, "medical": medical, "document": document}[domain](
-        rng, size)
+    if domain == "medical":
+        return medical(rng, size, shuffle_choices)
+    return {"common": common, "remote_sensing": remote_sensing, "document": document}[domain](rng, size)

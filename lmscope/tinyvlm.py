@@ -46,11 +46,11 @@ class TrainConfig:
     intermediate_size: int = 512
     batch_size: int = 32
     max_steps: int = 3000
-    lr: float = 2e-3
+    lr: float = 1e-3
     warmup_steps: int = 100
     eval_every: int = 250
     eval_samples: int = 200  # validation questions per domain
-    margin: float = 0.2  # stop when every domain beats its question-prior baseline by this much
+    margin: float = 0.15  # stop when every domain beats its question-prior baseline by this much
     max_new_tokens: int = 3
     seed: int = 0
 

@@ -11,7 +11,8 @@ from PIL import Image
 
 from lmscope import domains, synthetic_images
 
-SYNTH = {"kind": "synthetic", "train": 30, "validation": 10, "seed": 3, "image_size": 32, "frames": 3}
+SYNTH = {"kind": "synthetic", "train": 30, "validation": 10, "seed": 3, "image_size": 32, "frames": 3,
+         "shuffle_choices": False}
 
 
 def png_bytes(colour=(255, 0, 0), size=8) -> bytes:
@@ -26,7 +27,7 @@ def test_synthetic_samples_are_seeded_and_answerable(domain, tmp_path):
     train = pl.read_parquet(tmp_path / "out" / "train.parquet")
     assert stats["splits"]["train"] == {"samples": 30, "skipped": 0, "skipped_ids": []}
     assert train.height == 30 and set(train["domain"]) == {domain}
-    again = synthetic_images.sample(domain, "train", 7, 3, 32, 3)
+    again = synthetic_images.sample(domain, "train", 7, 3, 32, 3, False)
     row = train.row(7, named=True)
     assert row["question"] == again.question and row["answers"] == again.answers
     assert np.array_equal(np.asarray(domains.open_images(row["images"])[0]), np.asarray(again.images[0]))
@@ -56,6 +57,17 @@ def test_answers_follow_the_pictures():
         assert (pixels[..., 0] == pixels[..., 1]).all() and (pixels[..., 1] == pixels[..., 2]).all()  # grayscale
         assert s.choices[synthetic_images.LETTERS.index(s.answers[0])] in (*synthetic_images.ORGANS, "yes", "no",
                                                                           *synthetic_images.PLACES)
+
+
+def test_medical_options_fixed_or_shuffled():
+    fixed = [synthetic_images.sample("medical", "train", i, 0, 32).choices for i in range(30)]
+    assert all(c in ([*synthetic_images.ORGANS], ["yes", "no"], [*synthetic_images.PLACES]) for c in fixed)
+    shuffled = [synthetic_images.sample("medical", "train", i, 0, 32, shuffle_choices=True) for i in range(30)]
+    assert any(s.choices not in fixed for s in shuffled)
+    for s in shuffled:  # the letter still points at the right option
+        unshuffled = synthetic_images.sample("medical", "train", shuffled.index(s), 0, 32)
+        assert s.choices[synthetic_images.LETTERS.index(s.answers[0])] == unshuffled.choices[
+            synthetic_images.LETTERS.index(unshuffled.answers[0])]
 
 
 def test_unknown_synthetic_domain_names_the_domains():

@@ -228,3 +228,32 @@ def test_a_filled_sheet_replaces_the_classifier_and_is_scored(built, tmp_path, m
     assert agreement["checkpoint"] == "step-30"
     assert agreement["kappa_people_classifier"] == pytest.approx(cohen_kappa(people, table["classifier"].to_list()))
     assert agreement["agreement"] == pytest.approx(np.mean([a == b for a, b in zip(people, table["classifier"])]))
+
+
+def test_branch_b_counts_respect_the_budget_and_dape_selects_per_module(built, micro_config):
+    from lmscope import neuron_counts
+
+    budget = micro_config["neurons"]["token_budget"]
+    names = [d["name"] for d in micro_config["domains"]]
+    for domain in names:
+        samples = pl.read_parquet(built / "results" / "domains" / domain / "samples" / "train.parquet")
+        assert samples.height == 40 and set(samples["domain"]) == {domain}
+        counts, attrs = neuron_counts.read(built / "results" / "neurons" / "microvlm" / domain / "counts.zarr")
+        assert 0 < attrs["lm_tokens"] <= budget and not attrs["exhausted"]
+        assert set(counts) == {"vision", "projector", "lm"}
+        assert all((c >= 0).all() and (c <= attrs["tokens"][g]).all() for g, c in counts.items())
+    vlm = built / "results" / "vlms" / "microvlm"
+    accuracy = json.loads((vlm / "accuracy.json").read_text())
+    assert set(accuracy["accuracy"]) == set(names) and set(accuracy["baseline"]) == set(names)
+    table = pl.read_parquet(built / "results" / "neurons" / "microvlm" / "dape.parquet")
+    assert table.columns[:3] == ["module", "layer", "neuron"] and [f"p_{d}" for d in names] == table.columns[3:6]
+    for module, rows in table.group_by("module"):
+        assert rows["selected"].sum() <= round(micro_config["dape"]["top_rate"] * rows.height)
+    table1 = pl.read_csv(built / "results" / "figures" / "mmneuron" / "table1.csv")
+    assert table1["domain"].to_list() == names + ["selected (distinct)"]
+    assert table1.columns[1:] == ["microvlm Vision Encoder", "microvlm MLP Projector", "microvlm LLM"]
+    layers = pl.read_csv(built / "results" / "figures" / "mmneuron" / "neurons_by_layer.csv")
+    lm = layers.filter(pl.col("module") == "lm")
+    assert lm.group_by("domain").agg(pl.col("neurons").sum()).sort("domain")["neurons"].to_list() == [
+        table1.filter(pl.col("domain") == d)["microvlm LLM"][0] for d in sorted(names)]
+    assert (built / "results" / "figures" / "mmneuron" / "neurons_by_layer.pdf").read_bytes().startswith(b"%PDF")
