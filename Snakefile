@@ -31,6 +31,8 @@ include: "workflow/rules/browser.smk"
 include: "workflow/rules/domains.smk"
 include: "workflow/rules/vlm.smk"
 include: "workflow/rules/neurons.smk"
+include: "workflow/rules/ablation.smk"
+include: "workflow/rules/lens.smk"
 
 
 rule all:

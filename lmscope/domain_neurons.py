@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 
 from lmscope import dape, neuron_counts
+from lmscope.tables import markdown
 
 MODULE_NAMES = {"vision": "Vision Encoder", "projector": "MLP Projector", "qformer": "Q-Former",
                 "qformer_query": "Q-Former (query)", "lm": "LLM"}
@@ -86,20 +87,9 @@ def by_layer(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
     return out.sort(keys[0], keys[1], "layer", keys[2], maintain_order=True)
 
 
-def markdown(table: pl.DataFrame, bold_max: bool = False) -> str:
-    """A GitHub table; with bold_max, each numeric column's largest domain value in bold (as the paper marks)."""
-    header = "| " + " | ".join(table.columns) + " |\n|" + "---|" * len(table.columns) + "\n"
-    best = {c: table.filter(~pl.col("domain").str.starts_with("selected"))[c].max()
-            for c in table.columns[1:]} if bold_max else {}
-    lines = []
-    for row in table.iter_rows(named=True):
-        cells = [str(row["domain"])]
-        for c in table.columns[1:]:
-            value = row[c]
-            mark = bold_max and not str(row["domain"]).startswith("selected") and value == best[c] and value > 0
-            cells.append(f"**{value}**" if mark else str(value))
-        lines.append("| " + " | ".join(cells) + " |")
-    return header + "\n".join(lines) + "\n"
+def table1_markdown(table: pl.DataFrame) -> str:
+    """Bold: the domain with the most neurons in each module, as the paper marks it."""
+    return markdown(table, mark="max", unmarked=("selected (distinct)",))
 
 
 def overlap_markdown(table: pl.DataFrame) -> str:

@@ -56,3 +56,73 @@ def entropy(logits: torch.Tensor) -> torch.Tensor:
 def top_tokens(logits: torch.Tensor, k: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
     """(probabilities, token ids) of the k most likely next tokens at every position."""
     return torch.softmax(logits.float(), dim=-1).topk(k, dim=-1)
+
+
+def image_positions(model, input_ids: torch.Tensor) -> torch.Tensor:
+    """Positions holding image features: LLaVA's image tokens, InstructBLIP's query tokens (same id)."""
+    config = model.config
+    token = getattr(config, "image_token_id", None)
+    token = getattr(config, "image_token_index", None) if token is None else token
+    return input_ids == token
+
+
+@torch.no_grad()
+def read_sample(model, inputs, layers: list[int] | None, top_k: int) -> dict:
+    """Entropy per layer over image and text positions, and the top-k tokens at the middle image token and the
+    last text token, for one prompt."""
+    states = lm_hidden_states(model(**inputs, output_hidden_states=True))
+    chosen = layers if layers is not None else list(range(len(states)))
+    if max(chosen) >= len(states):
+        raise ValueError(f"config key lens.layers: layer {max(chosen)} asked for, the model has {len(states)} "
+                         f"hidden states (0 to {len(states) - 1})")
+    all_logits = layer_logits(model, states)[chosen, 0]  # [layers, positions, vocab]
+    is_image = image_positions(model, inputs["input_ids"][0])
+    ent = entropy(all_logits)
+    image_at = int(torch.nonzero(is_image)[len(torch.nonzero(is_image)) // 2]) if is_image.any() else None
+    probs, ids = top_tokens(all_logits, top_k)
+    return {"layers": chosen, "image_entropy": ent[:, is_image].mean(-1) if is_image.any() else None,
+            "text_entropy": ent[:, ~is_image].mean(-1),
+            "top": {"image": (probs[:, image_at], ids[:, image_at]) if image_at is not None else None,
+                    "text": (probs[:, -1], ids[:, -1])}}
+
+
+def run(model_entry: dict, samples_path: str, out_dir: str, role: str, samples: int, layers: list[int] | None,
+        top_k: int, device: str, dtype: str) -> None:
+    """entropy.parquet (layer, tokens, entropy averaged over samples) and top_tokens.parquet (the first sample:
+    layer, tokens, rank, token, probability) of one VLM on one domain's validation questions."""
+    from pathlib import Path
+
+    import polars as pl
+
+    from lmscope.ablation import prompt_inputs
+    from lmscope.atomic import atomic_path
+    from lmscope.models import load_vlm, resolve_device, resolve_dtype
+
+    dev = resolve_device(device)
+    dt = resolve_dtype(dtype, dev)
+    model, processor, family = load_vlm(model_entry, dev, dt)
+    table = pl.read_parquet(samples_path).head(samples)
+    sums, top_rows = {}, []
+    for index, row in enumerate(table.iter_rows(named=True)):
+        read = read_sample(model, prompt_inputs(family, processor, row, role, dev, dt), layers, top_k)
+        for kind in ("image", "text"):
+            if read[f"{kind}_entropy"] is not None:
+                sums.setdefault(kind, []).append(read[f"{kind}_entropy"])
+        if index == 0:
+            for kind, pair in read["top"].items():
+                if pair is None:
+                    continue
+                probs, ids = pair
+                for i, layer in enumerate(read["layers"]):
+                    for rank in range(top_k):
+                        top_rows.append({"layer": layer, "tokens": kind, "rank": rank + 1,
+                                         "token": processor.tokenizer.decode([int(ids[i, rank])]),
+                                         "probability": float(probs[i, rank])})
+    entropy_rows = [{"layer": layer, "tokens": kind, "entropy": float(value), "samples": len(values)}
+                    for kind, values in sums.items()
+                    for layer, value in zip(read["layers"], torch.stack(values).mean(0))]
+    with atomic_path(out_dir) as tmp:
+        Path(tmp).mkdir(parents=True)
+        pl.DataFrame(entropy_rows).write_parquet(Path(tmp) / "entropy.parquet")
+        pl.DataFrame(top_rows).write_parquet(Path(tmp) / "top_tokens.parquet")
+        (Path(tmp) / "question.txt").write_text(f"{table['id'][0]}: {table['question'][0]}\n")

@@ -216,3 +216,55 @@ def neurons_by_layer(rows: list[dict], module_names: dict[str, str], pdf_path, c
     fig.suptitle("Domain-specific neurons per layer")
     fig.tight_layout()
     _save(fig, pdf_path)
+
+
+def logit_lens(tops: dict[str, list[dict]], title: str, pdf_path) -> None:
+    """Top tokens per layer with their probabilities, at an image token and at the last text token, one row of
+    panels per VLM (paper figure 6)."""
+    import numpy as np
+
+    fig, axes = plt.subplots(len(tops), 2, figsize=(10, 0.45 * max(len({r["layer"] for r in rows})
+                                                                    for rows in tops.values()) * len(tops) + 1.5),
+                             squeeze=False)
+    for (vlm, rows), panel in zip(tops.items(), axes):
+        for ax, kind in zip(panel, ("image", "text")):
+            cells = [r for r in rows if r["tokens"] == kind]
+            if not cells:
+                ax.axis("off")
+                continue
+            layers = sorted({r["layer"] for r in cells})
+            k = max(r["rank"] for r in cells)
+            grid = np.zeros((len(layers), k))
+            for r in cells:
+                grid[layers.index(r["layer"]), r["rank"] - 1] = r["probability"]
+                ax.text(r["rank"] - 1, layers.index(r["layer"]), r["token"].strip() or repr(r["token"]),
+                        ha="center", va="center", fontsize=6, color="white" if r["probability"] > 0.5 else "black")
+            ax.imshow(grid, cmap="Blues", vmin=0, vmax=1, aspect="auto", origin="lower")
+            ax.set_yticks(range(len(layers)), layers, fontsize=7)
+            ax.set_xticks(range(k), [f"top {i + 1}" for i in range(k)], fontsize=7)
+            ax.set(ylabel="layer", title=f"{vlm}: {'an image token' if kind == 'image' else 'the last text token'}")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    _save(fig, pdf_path)
+
+
+def entropy_curves(rows: list[dict], pdf_path, csv_path) -> None:
+    """Mean next-token entropy per layer over image and over text tokens, one line per domain, one panel per
+    VLM and token kind (paper figure 7)."""
+    _numbers(rows, csv_path)
+    vlms = list(dict.fromkeys(r["vlm"] for r in rows))
+    fig, axes = plt.subplots(len(vlms), 2, figsize=(9, 3 * len(vlms)), squeeze=False)
+    for vlm, panel in zip(vlms, axes):
+        for ax, kind in zip(panel, ("image", "text")):
+            for domain in dict.fromkeys(r["domain"] for r in rows):
+                points = sorted((r["layer"], r["entropy"]) for r in rows
+                                if (r["vlm"], r["domain"], r["tokens"]) == (vlm, domain, kind))
+                if points:
+                    ax.plot(*zip(*points), marker="o", markersize=3, label=domain.replace("_", " "),
+                            color=DOMAIN_COLOURS.get(domain))
+            ax.set(title=f"{vlm}: {kind} tokens", xlabel="layer", ylabel="entropy (nats)")
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+            ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    _save(fig, pdf_path)

@@ -2,7 +2,7 @@
 import polars as pl
 
 from lmscope.atomic import atomic_path
-from lmscope.domain_neurons import markdown, overlap, overlap_markdown, table1
+from lmscope.domain_neurons import overlap, overlap_markdown, table1, table1_markdown
 from lmscope.logs import log_to
 
 
@@ -17,6 +17,6 @@ log_to(snakemake.log[0])
 tables = {vlm: pl.read_parquet(path) for vlm, path in snakemake.input.items()}
 out = snakemake.output
 counts = table1(tables)
-write(counts, out.table1, out.table1_md, markdown(counts, bold_max=True))
+write(counts, out.table1, out.table1_md, table1_markdown(counts))
 shared = overlap(tables)
 write(shared, out.overlap, out.overlap_md, overlap_markdown(shared))

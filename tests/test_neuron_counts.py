@@ -111,6 +111,6 @@ def test_counts_store_round_trip_and_dape_tables(saved_vlm, samples, tmp_path):
 def test_table1_markdown_bolds_the_largest_domain_per_module():
     frame = pl.DataFrame({"domain": ["common", "medical", "selected (distinct)"], "m Vision Encoder": [3, 7, 9],
                           "m LLM": [0, 0, 0]})
-    text = domain_neurons.markdown(frame, bold_max=True)
+    text = domain_neurons.table1_markdown(frame)
     assert "| medical | **7** | 0 |" in text and "| common | 3 | 0 |" in text
     assert "| selected (distinct) | 9 | 0 |" in text

@@ -257,3 +257,26 @@ def test_branch_b_counts_respect_the_budget_and_dape_selects_per_module(built, m
     assert lm.group_by("domain").agg(pl.col("neurons").sum()).sort("domain")["neurons"].to_list() == [
         table1.filter(pl.col("domain") == d)["microvlm LLM"][0] for d in sorted(names)]
     assert (built / "results" / "figures" / "mmneuron" / "neurons_by_layer.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_branch_b_ablation_tables_and_logit_lens(built, micro_config):
+    names = [d["name"] for d in micro_config["domains"]]
+    figures = built / "results" / "figures" / "mmneuron"
+    table2 = pl.read_csv(figures / "table2.csv")
+    assert table2.columns == ["vlm", "module", *names]
+    assert table2["module"].to_list() == ["None", "Vision Encoder", "MLP Projector", "LLM", "All"]  # no Q-Former
+    assert table2.select(names).to_numpy().min() >= 0 and table2.select(names).to_numpy().max() <= 100
+    table3 = pl.read_csv(figures / "table3.csv")
+    assert table3["module"].to_list() == ["Random (Avg.)", "LLM", "Vision Encoder", "MLP Projector", "All"]
+    for domain in names:
+        answers = pl.read_parquet(built / "results" / "ablation" / "microvlm" / domain / "answers.parquet")
+        assert answers.height == micro_config["ablation"]["samples"] * 5
+        summary = pl.read_csv(built / "results" / "ablation" / "microvlm" / domain / "summary.csv")
+        assert summary.filter(pl.col("group") == "none")["deviation"][0] == 0.0
+        assert (figures / f"logit_lens_{domain}.pdf").read_bytes().startswith(b"%PDF")
+        top = pl.read_parquet(built / "results" / "lens" / "microvlm" / domain / "top_tokens.parquet")
+        assert set(top["tokens"]) == {"image", "text"} and top["rank"].max() == micro_config["lens"]["top_k"]
+    entropy = pl.read_csv(figures / "entropy.csv")
+    layers = micro_config["vlms"][0]["train"].get("num_layers", 2)
+    assert sorted(set(entropy["layer"])) == list(range(layers + 1))  # the embeddings and every block
+    assert (entropy["entropy"] >= 0).all() and set(entropy["tokens"]) == {"image", "text"}

@@ -207,8 +207,9 @@ def trained_vlm_dir(vlm):
 def branch_b_targets():
     if not (DOMAINS and VLMS):
         return []
-    return [f"results/figures/mmneuron/{name}" for name in
-            ("table1.csv", "table1.md", "overlap.csv", "overlap.md", "neurons_by_layer.pdf")]
+    names = ["table1.csv", "table1.md", "overlap.csv", "overlap.md", "neurons_by_layer.pdf", "table2.csv",
+             "table2.md", "table3.csv", "table3.md", "entropy.pdf"] + [f"logit_lens_{d}.pdf" for d in DOMAINS]
+    return [f"results/figures/mmneuron/{name}" for name in names]
 
 
 def all_targets():
