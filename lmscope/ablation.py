@@ -100,8 +100,9 @@ def metric_for(kind: str, domain_metric: str) -> str:
 
 def evaluate(model, processor, family: str, table: pl.DataFrame, dape_table: pl.DataFrame, domain: str,
              groups: list[str], role: str, metric: str, generation: dict, seeds: list[int],
-             device: torch.device, dtype: torch.dtype) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(answers: id, group, answer, score; summary: group, neurons, score, deviation, random_deviation)."""
+             device: torch.device, dtype: torch.dtype, judge=None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(answers: id, group, answer, score; summary: group, neurons, score, deviation). With a `judge`
+    (lmscope.judge), open answers are scored by it instead of `metric`."""
     hooks = NeuronHooks(model)
     widths = {}
     for site in hooks.sites:  # neurons per layer of each module, from the DAPE table
@@ -119,8 +120,11 @@ def evaluate(model, processor, family: str, table: pl.DataFrame, dape_table: pl.
                 with hooks.deactivated(sets[group]):
                     text = answer(model, processor, inputs, generation)
                     deviations[group].append(deviation(h_normal, last_hidden(model, inputs)))
-                score = vqa.score(metric_for(row["kind"], metric), text, row["answers"], row["answer_counts"],
-                                  row["choices"])
+                if judge is not None and row["kind"] != "choice":
+                    score = judge.score(row["question"], row["answers"], text)
+                else:
+                    score = vqa.score(metric_for(row["kind"], metric), text, row["answers"], row["answer_counts"],
+                                      row["choices"])
                 answers.append({"id": row["id"], "group": group, "answer": text, "score": score})
             sample_random = []
             for chosen in randoms:
@@ -142,7 +146,8 @@ def evaluate(model, processor, family: str, table: pl.DataFrame, dape_table: pl.
 
 
 def run(model_entry: dict, samples_path: str, dape_path: str, out_dir: str, domain: str, groups: list[str],
-        role: str, metric: str, generation: dict, seeds: list[int], samples: int, device: str, dtype: str) -> None:
+        role: str, metric: str, generation: dict, seeds: list[int], samples: int, device: str, dtype: str,
+        judge_entry: dict | None = None) -> None:
     """answers.parquet and summary.csv of one VLM on one domain's validation questions."""
     from pathlib import Path
 
@@ -158,8 +163,13 @@ def run(model_entry: dict, samples_path: str, dape_path: str, out_dir: str, doma
     if skipped := [g for g in groups if g not in usable]:
         log.info("%s: no %s module in this model, skipped", model_entry["name"], ", ".join(skipped))
     table = pl.read_parquet(samples_path).head(samples)
+    judge = None
+    if judge_entry:
+        from lmscope.judge import Judge
+
+        judge = Judge(judge_entry, dev)
     answers, summary = evaluate(model, processor, family, table, dape_table, domain, usable, role, metric,
-                                generation, seeds, dev, dt)
+                                generation, seeds, dev, dt, judge)
     log.info("%s %s:\n%s", model_entry["name"], domain, summary)
     with atomic_path(out_dir) as tmp:
         Path(tmp).mkdir(parents=True)

@@ -98,6 +98,9 @@ def _check_branch_b(config: dict, workdir: Path) -> None:
     _unique([d["name"] for d in config.get("domains", [])], "domain", "domains")
     _unique([v["name"] for v in config.get("vlms", [])], "VLM", "vlms")
     for i, domain in enumerate(config.get("domains", [])):
+        judge = domain.get("judge") or {}
+        if "path" in judge and not (workdir / judge["path"] / "config.json").is_file():
+            raise ConfigError(f"domains[{i}].judge.path", f"no classifier at {judge['path']} (no config.json)")
         for j, source in enumerate(domain["sources"]):
             key = f"domains[{i}].sources[{j}]"
             if source["kind"] == "synthetic" and domain["name"] not in DOMAINS:

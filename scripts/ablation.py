@@ -8,4 +8,5 @@ log_to(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 p = snakemake.params
 run(p.model, f"{snakemake.input.samples}/validation.parquet", snakemake.input.dape, snakemake.output[0],
-    snakemake.wildcards.domain, p.groups, p.role, p.metric, p.generation, p.seeds, p.samples, p.device, p.dtype)
+    snakemake.wildcards.domain, p.groups, p.role, p.metric, p.generation, p.seeds, p.samples, p.device, p.dtype,
+    p.judge)

@@ -77,6 +77,7 @@ def test_cross_references_are_checked(tmp_path, write_config, micro_config, chan
     (lambda c: c["vlms"][0]["train"].update(patch_size=5), "vlms[0].train.patch_size", "must divide image_size"),
     (lambda c: c["vlms"][0]["train"].update(image_size=48), "vlms[0].train.image_size", "differs from the synthetic"),
     (lambda c: c["vlms"].append({"name": "x", "path": "no/model"}), "vlms[1].path", "no config.json"),
+    (lambda c: c["domains"][2].update(judge={"path": "no/judge"}), "domains[2].judge.path", "no classifier at"),
 ])
 def test_branch_b_cross_references_are_checked(tmp_path, write_config, micro_config, change, key, message):
     config = copy.deepcopy(micro_config)

@@ -8,6 +8,7 @@ rule ablation:
         groups=config["ablation"]["groups"],
         role=lambda w: DOMAINS[w.domain]["role"],
         metric=lambda w: DOMAINS[w.domain]["metric"],
+        judge=lambda w: DOMAINS[w.domain].get("judge"),
         generation=config["ablation"]["generation"],
         seeds=config["ablation"]["random_seeds"],
         samples=config["ablation"]["samples"],
