@@ -1,4 +1,5 @@
 """The micro workflow end to end: corpus and tiny-LM rules through Snakemake in a temporary directory."""
+import copy
 import json
 import re
 
@@ -280,3 +281,65 @@ def test_branch_b_ablation_tables_and_logit_lens(built, micro_config):
     layers = micro_config["vlms"][0]["train"].get("num_layers", 2)
     assert sorted(set(entropy["layer"])) == list(range(layers + 1))  # the embeddings and every block
     assert (entropy["entropy"] >= 0).all() and set(entropy["tokens"]) == {"image", "text"}
+
+
+def planned_jobs(workdir, configfile) -> dict[str, int]:
+    """Rule -> jobs that `snakemake -n` would run (rule all left out)."""
+    proc = snakemake(workdir, "-n", configfile=configfile)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    if "Nothing to be done" in proc.stdout + proc.stderr:
+        return {}
+    table = re.search(r"Job stats:\n.*?\n-+\s+-+\n(.*?)\ntotal", proc.stdout, re.S).group(1)
+    jobs = {line.split()[0]: int(line.split()[1]) for line in table.splitlines()}
+    jobs.pop("all", None)
+    return jobs
+
+
+# what reruns downstream of new language tables, at the micro workflow's three checkpoints
+FEATURES = {"language_tendency": 3, "fig4": 1, "granularity_sheet": 3, "granularity": 3, "browser_page": 3,
+            "example_features": 2, "fig5": 1, "granularity_accuracy": 1, "browser_index": 1}
+SAES = {"train_sae": 3, "sae_sweep": 1, "fig2": 1, "top_contexts": 3, **FEATURES}
+ACTIVATIONS = {"extract_activations": 3, "token_vectors": 1, **SAES}
+STALE = [  # (config edit, the rules and job counts that must rerun: no more, no fewer)
+    ("language threshold", lambda c: c.setdefault("language", {}).update(threshold=0.8), FEATURES),
+    ("top-contexts count", lambda c: c["features"].update(top_n=8), {"top_contexts": 3, **FEATURES}),
+    ("SAE K", lambda c: c["sae"].update(k=3), SAES),
+    ("SAE learning-rate grid", lambda c: c["sae"].update(lr_grid=[3.0e-3]), SAES),
+    ("layer", lambda c: c["models"][0].update(layer=2), ACTIVATIONS),
+    # a step of a model trained here must be saved, so training reruns and every checkpoint after it
+    ("checkpoint added", lambda c: c["models"][0].update(checkpoints=[3, 10, 20, 30]),
+     {**{rule: 4 if n == 3 else n for rule, n in ACTIVATIONS.items()}, "train_tinylm": 1}),
+    ("corpus size", lambda c: c["corpora"][0]["sources"][0].update(n_documents=250),
+     {"corpus_documents": 1, "corpus_tokenizer": 1, "corpus_tokens": 1, "train_tinylm": 1, **ACTIVATIONS}),
+    ("DAPE top rate", lambda c: c["dape"].update(top_rate=0.1),
+     {"dape": 1, "mmneuron_tables": 1, "neurons_by_layer": 1, "ablation": 3, "ablation_tables": 1}),
+    ("ablation module groups", lambda c: c["ablation"].update(groups=["none", "lm"]),
+     {"ablation": 3, "ablation_tables": 1}),
+    ("logit-lens layers", lambda c: c["lens"].update(layers=[0, 2]),
+     {"logit_lens": 3, "logit_lens_figure": 3, "entropy_figure": 1}),
+    ("keys in another order", lambda c: reverse_keys(c), {}),
+]
+
+
+def reverse_keys(value) -> None:
+    """The same config with every mapping's keys in reverse order (as another writer might dump it)."""
+    if isinstance(value, dict):
+        items = list(value.items())
+        value.clear()
+        value.update(reversed(items))
+        for v in value.values():
+            reverse_keys(v)
+    elif isinstance(value, list):
+        for v in value:
+            reverse_keys(v)
+
+
+@pytest.mark.parametrize("edit, expected", [(e, x) for _, e, x in STALE], ids=[name for name, _, _ in STALE])
+def test_a_config_edit_reruns_exactly_the_stale_rules(built, micro_config, tmp_path, edit, expected):
+    import yaml
+
+    config = copy.deepcopy(micro_config)
+    edit(config)
+    path = tmp_path / "edited.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))  # key order as edited
+    assert planned_jobs(built, path) == expected
