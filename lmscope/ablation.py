@@ -24,6 +24,7 @@ from lmscope import prompts, vqa
 from lmscope.domains import open_images
 from lmscope.lens import lm_hidden_states
 from lmscope.neurons import NeuronHooks
+from lmscope.vlm_inputs import on_device, processed
 
 log = logging.getLogger(__name__)
 
@@ -70,16 +71,10 @@ def deviation(h_normal: torch.Tensor, h_deactivated: torch.Tensor) -> float:
 
 
 def prompt_inputs(family: str, processor, row: dict, role: str, device: torch.device, dtype: torch.dtype):
-    """The evaluation prompt of table 5 for one record, as model inputs (InstructBLIP: frames tiled)."""
-    from lmscope.neuron_counts import tiled
-
+    """The evaluation prompt of table 5 for one record, as model inputs (lmscope.vlm_inputs)."""
     images = open_images(row["images"])
     text = prompts.evaluation(family, row["question"], row["choices"] or None, role, len(images))
-    if family == "instructblip":
-        inputs = processor(images=tiled(images) if len(images) > 1 else images[0], text=text, return_tensors="pt")
-    else:
-        inputs = processor(images=images, text=text, return_tensors="pt")
-    return {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device)) for k, v in inputs.items()}
+    return on_device(processed(family, processor, images, text), device, dtype)
 
 
 @torch.no_grad()
@@ -104,9 +99,8 @@ def evaluate(model, processor, family: str, table: pl.DataFrame, dape_table: pl.
     """(answers: id, group, answer, score; summary: group, neurons, score, deviation). With a `judge`
     (lmscope.judge), open answers are scored by it instead of `metric`."""
     hooks = NeuronHooks(model)
-    widths = {}
-    for site in hooks.sites:  # neurons per layer of each module, from the DAPE table
-        widths[site.group] = int(dape_table.filter(pl.col("module") == site.group)["neuron"].max()) + 1
+    widths = {module: int(top) + 1 for module, top in  # neurons per layer of each module
+              dape_table.group_by("module").agg(pl.col("neuron").max()).iter_rows()}
     sets = {g: chosen_neurons(dape_table, domain, g) for g in groups}
     everything = chosen_neurons(dape_table, domain, "all")
     randoms = [random_like(everything, widths, np.random.default_rng(seed)) for seed in seeds]

@@ -183,7 +183,14 @@ def hf(domain: str, split: str, spec: dict, name: str) -> Iterator[tuple[str, di
     columns = spec["columns"]
     hf_split = spec["splits"][split]
     image_column = columns.get("images") or columns["image"]
-    data = _raw_images(_load_hf(spec, hf_split), image_column)
+    data = _load_hf(spec, hf_split)
+    choice_spec = columns.get("choices", [])
+    wanted = [c for key, c in columns.items() if key != "choices"] + (
+        choice_spec if isinstance(choice_spec, list) else [choice_spec])
+    if data.column_names is not None and (missing := [c for c in wanted if c not in data.column_names]):
+        raise ValueError(f"{name} ({spec['path']}, split {hf_split}): no column {', '.join(map(repr, missing))}; "
+                         f"it has {', '.join(data.column_names)}")
+    data = _raw_images(data, image_column)
     root = Path(spec["image_root"]) if spec.get("image_root") else None
     limit = spec.get("limit", {}).get(split)
     for number, row in enumerate(data):

@@ -24,34 +24,23 @@ from lmscope import prompts
 from lmscope.atomic import atomic_path
 from lmscope.domains import open_images
 from lmscope.neurons import NeuronHooks
+from lmscope.vlm_inputs import on_device, processed
 
 log = logging.getLogger(__name__)
 
 
-def tiled(frames: list[Image.Image]) -> Image.Image:
-    """Frames side by side in one image, for models that take one image per prompt (InstructBLIP)."""
-    width, height = sum(f.width for f in frames), max(f.height for f in frames)
-    out = Image.new("RGB", (width, height))
-    x = 0
-    for f in frames:
-        out.paste(f, (x, 0))
-        x += f.width
-    return out
-
-
 def identification_inputs(family: str, processor, images: list[Image.Image], question: str):
-    """Processor outputs for the identification prompt. LLaVA models get one `<image>` per frame; InstructBLIP's
-    processor places its query tokens itself and takes one image, so several frames are tiled into one."""
-    if family == "instructblip":
-        return processor(images=tiled(images) if len(images) > 1 else images[0], text=question,
-                         return_tensors="pt")
-    return processor(images=images, text=prompts.identification(question, len(images)), return_tensors="pt")
+    """Processor outputs for the identification prompt (lmscope.vlm_inputs: one placeholder per frame, or the
+    frames tiled for InstructBLIP)."""
+    return processed(family, processor, images, prompts.identification(question, len(images), family))
 
 
 @torch.no_grad()
 def count(model, processor, family: str, table: pl.DataFrame, budget: int, device: torch.device,
           dtype: torch.dtype) -> dict:
     """Count over the table's samples in order until the next one would exceed `budget` language-model tokens."""
+    if table.height == 0:
+        raise ValueError("no samples to count neurons on")
     hooks = NeuronHooks(model)
     lm_tokens = samples = 0
     exhausted = True
@@ -62,15 +51,15 @@ def count(model, processor, family: str, table: pl.DataFrame, budget: int, devic
             if lm_tokens + n > budget:
                 exhausted = False
                 break
-            inputs = {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device)) for k, v in inputs.items()}
             with hooks.counting():
-                model(**inputs)
+                model(**on_device(inputs, device, dtype))
             lm_tokens += n
             samples += 1
     finally:
         hooks.remove()
     if samples == 0:
-        raise ValueError(f"no sample fits in the token budget {budget} (the first needs more tokens)")
+        raise ValueError(f"config key neurons.token_budget: no sample fits in the token budget {budget} (the first "
+                         f"needs {n} tokens)")
     counts = {g: np.stack([layers[i].numpy() for i in sorted(layers)]) for g, layers in hooks.counts.items()}
     return {"counts": counts, "tokens": dict(hooks.tokens), "lm_tokens": lm_tokens, "samples": samples,
             "budget": budget, "exhausted": exhausted}

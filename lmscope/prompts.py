@@ -22,9 +22,10 @@ def images(n: int) -> str:
     return "\n".join([IMAGE] * n)
 
 
-def identification(question: str, n_images: int = 1) -> str:
-    """`<image>\\n{question}`: the plain prompt neurons are counted on (METHODS B2)."""
-    return f"{images(n_images)}\n{question}"
+def identification(question: str, n_images: int = 1, family: str = "llava") -> str:
+    """`<image>\\n{question}`: the plain prompt neurons are counted on (METHODS B2); InstructBLIP's processor
+    places the image (its query tokens) itself, so it gets the question alone."""
+    return question if family == "instructblip" else f"{images(n_images)}\n{question}"
 
 
 def options(choices: list[str]) -> str:

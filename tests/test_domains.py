@@ -150,6 +150,9 @@ def test_hf_source_offline_from_save_to_disk(tmp_path):
     domains.prepare("medical", spec, "hf0", tmp_path / "choice")
     row = pl.read_parquet(tmp_path / "choice" / "validation.parquet").row(0, named=True)
     assert row["choices"] == ["red", "green"] and row["kind"] == "choice" and row["answers"] == ["1"]
+    spec["columns"] = {"image": "image", "question": "Question", "answers": "answers"}
+    with pytest.raises(ValueError, match="hf0 .*split tr.*: no column 'Question'; it has qid, image"):
+        domains.prepare("common", spec, "hf0", tmp_path / "bad")
 
 
 def test_merge_concatenates_sources_and_refuses_an_empty_split(tmp_path):
