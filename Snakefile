@@ -2,7 +2,7 @@
 # The embedded default is config.yaml; presets/*.yaml run the papers' models (--configfile). See README.md.
 import sys
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 # The lmscope library beside this file, installed or not. Jobs find it through scripts/lmscope (a link to it):
@@ -13,13 +13,10 @@ sys.path.insert(0, workflow.basedir)
 configfile: "config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
-
-
 report: "workflow/report/workflow.rst"
 
 
-include: "workflow/rules/common.smk"
+include: "workflow/rules/common.smk"  # validates the config first
 include: "workflow/rules/corpus.smk"
 include: "workflow/rules/lm.smk"
 include: "workflow/rules/activations.smk"

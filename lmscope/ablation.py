@@ -48,16 +48,19 @@ def chosen_neurons(table: pl.DataFrame, domain: str, group: str) -> Chosen:
     modules = modules_of(group, set(table["module"].unique()))
     rows = table.filter(pl.col("module").is_in(modules), pl.col("domains").list.contains(domain))
     chosen: Chosen = {}
-    for (module, layer), part in rows.group_by("module", "layer"):
+    # in (module, layer) order: random_like draws in this order, so a seed must always meet the same sequence
+    for (module, layer), part in rows.sort("module", "layer").group_by("module", "layer", maintain_order=True):
         chosen.setdefault(module, {})[int(layer)] = torch.tensor(sorted(part["neuron"].to_list()))
     return chosen
 
 
 def random_like(chosen: Chosen, widths: dict[str, int], rng: np.random.Generator) -> Chosen:
-    """As many neurons per (module, layer) as `chosen`, drawn uniformly without replacement from that layer."""
-    return {module: {layer: torch.tensor(np.sort(rng.choice(widths[module], size=len(ids), replace=False)))
-                     for layer, ids in layers.items()}
-            for module, layers in chosen.items()}
+    """As many neurons per (module, layer) as `chosen`, drawn uniformly without replacement from that layer, in
+    sorted (module, layer) order so that a seed gives the same neurons however `chosen` was built."""
+    return {module: {layer: torch.tensor(np.sort(rng.choice(widths[module], size=len(chosen[module][layer]),
+                                                            replace=False)))
+                     for layer in sorted(chosen[module])}
+            for module in sorted(chosen)}
 
 
 def size(chosen: Chosen) -> int:

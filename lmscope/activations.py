@@ -8,6 +8,7 @@ chunks and compresses and writes them while the model works on the next batch.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import queue
@@ -22,6 +23,7 @@ import zarr
 from zarr.codecs import BloscCodec, ZstdCodec
 
 from lmscope.atomic import atomic_path
+from lmscope.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +51,7 @@ def layer_module(model, layer: int, key: str = "layer") -> torch.nn.Module:
     blocks = base.layers
     n = len(blocks)
     if not 0 <= layer <= n:
-        raise ValueError(f"{key}: layer {layer} is outside 0..{n} for this model ({n} blocks)")
+        raise InputError(f"{key}: layer {layer} is outside 0..{n} for this model ({n} blocks)")
     if layer == 0:
         return base.get_input_embeddings()
     if layer < n:
@@ -57,7 +59,7 @@ def layer_module(model, layer: int, key: str = "layer") -> torch.nn.Module:
     for name in ("norm", "final_layer_norm", "ln_f"):
         if hasattr(base, name):
             return getattr(base, name)
-    raise ValueError(f"{key}: cannot find the final norm of {type(base).__name__}")
+    raise InputError(f"{key}: cannot find the final norm of {type(base).__name__}")
 
 
 class LayerReader:
@@ -156,7 +158,7 @@ def check_disk(path: Path, needed: int) -> None:
         probe = probe.parent
     free = shutil.disk_usage(probe).free
     if needed * 1.05 > free:
-        raise OSError(f"{path}: this store needs about {_size(needed)} (uncompressed) but only {_size(free)} "
+        raise OSError(errno.ENOSPC, f"{path}: this store needs about {_size(needed)} (uncompressed) but only {_size(free)} "
                       f"are free on that disk; free space or run from a larger disk")
 
 

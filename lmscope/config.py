@@ -10,10 +10,44 @@ from __future__ import annotations
 from pathlib import Path
 
 
-class ConfigError(ValueError):
+from lmscope.errors import InputError
+
+
+class ConfigError(InputError):
     def __init__(self, key: str, message: str):
         super().__init__(f"config key {key}: {message}")
         self.key = key
+
+
+def key_name(path) -> str:
+    """`corpora[0].split.train` for the JSON path ('corpora', 0, 'split', 'train')."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def config_message(error: Exception) -> str:
+    """The paragraph for a config that fails: a ConfigError's own message, or for the schema's failure (a
+    WorkflowError raised while handling jsonschema's ValidationError) the key and what is wrong with it."""
+    cause = error.__context__
+    if not isinstance(error, ConfigError) and hasattr(cause, "absolute_path"):
+        return schema_message(cause)
+    return str(error)
+
+
+def schema_message(error) -> str:
+    """One paragraph for a JSON-schema ValidationError (what snakemake's validate raises): the key, what is wrong
+    with it, what the key is for, and for an unknown key the keys that are allowed there."""
+    key = key_name(error.absolute_path)
+    where = f"config key {key}" if key else "config"
+    message = f"{where}: {error.message}"
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "additionalProperties" and "properties" in schema:
+        message += f"; allowed here: {', '.join(sorted(schema['properties']))}"
+    elif schema.get("description"):
+        message += f" ({key.rsplit('.', 1)[-1] or 'it'}: {schema['description']})"
+    return message
 
 
 def _unique(items: list, what: str, key: str) -> None:
@@ -74,6 +108,14 @@ def check(config: dict, workdir: str | Path = ".") -> None:
                 raise ConfigError(f"{key}.train.num_heads", "must divide hidden_size")
             if train["seq_len"] < corpora[model["corpus"]]["tokens_per_doc"] + 1:
                 raise ConfigError(f"{key}.train.seq_len", "must hold BOS + tokens_per_doc of its corpus")
+            sae = config["sae"]
+            pairs = [("sae.k", sae["expansion_factor"], sae["k"])] + [
+                ("sae.sweep.k", n, k) for n in sae["sweep"]["expansion_factors"] for k in sae["sweep"]["k"]]
+            for sae_key, expansion, k in pairs:
+                if k > expansion * train["hidden_size"]:
+                    raise ConfigError(sae_key, f"K={k} active latents, but an SAE on {model['name']} with "
+                                               f"expansion factor {expansion} has only {expansion * train['hidden_size']}"
+                                               f" (hidden_size {train['hidden_size']} of {key}.train)")
 
     first = config["models"][0]
     names = [checkpoint_name(c) for c in first["checkpoints"]]

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from lmscope.errors import InputError
 from lmscope.sources import RawDocument
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ def balance_languages(langs: list[str], splits: list[str], languages: list[str],
         n = min(len(v) for v in by_lang.values())
         if n == 0:
             empty = [lg for lg, v in by_lang.items() if not v]
-            raise ValueError(f"{corpus_key}: no {split} documents in {empty} are long enough to balance the "
+            raise InputError(f"{corpus_key}: no {split} documents in {empty} are long enough to balance the "
                              f"languages one to one; add documents or set balance: false")
         rng = random.Random(f"{seed}:balance:{split}")
         for lg in languages:
@@ -208,7 +209,7 @@ def collect_documents(sources: list[dict], languages: list[str], max_chars: int,
 
     docs, stats = read_sources(sources, languages, max_chars, corpus_key)
     if not docs:
-        raise ValueError(f"{corpus_key}.sources: no usable documents (see the counts in the log)")
+        raise InputError(f"{corpus_key}.sources: no usable documents (see the counts in the log)")
     splits = assign_splits([d.lang for d in docs], split, seed)
     frame = pl.DataFrame({"source_id": [d.source_id for d in docs], "lang": [d.lang for d in docs],
                           "split": splits, "text": [d.text for d in docs]})
@@ -220,8 +221,8 @@ def collect_documents(sources: list[dict], languages: list[str], max_chars: int,
         with atomic_path(path) as tmp:
             df.write_parquet(tmp)
     with atomic_path(stats_path) as tmp:
-        tmp.write_text(json.dumps({"sources": stats, "split": dict(frame.group_by("split").len().iter_rows())},
-                                  indent=2, ensure_ascii=False))
+        split_sizes = dict(frame.group_by("split").len().sort("split").iter_rows())
+        tmp.write_text(json.dumps({"sources": stats, "split": split_sizes}, indent=2, ensure_ascii=False))
 
 
 def read_collected(documents_path, spans_path) -> tuple[list[RawDocument], list[str]]:

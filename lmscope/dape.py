@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from lmscope.errors import InputError
+
 
 def probabilities(counts: np.ndarray, tokens: np.ndarray) -> np.ndarray:
     """p[layer, neuron, domain] from activation counts [domain, layer, neuron] and tokens seen [domain]."""
     counts = np.asarray(counts, dtype=np.float64)
     tokens = np.asarray(tokens, dtype=np.float64)
     if (tokens <= 0).any():
-        raise ValueError(f"DAPE: a domain saw no tokens (tokens per domain: {tokens.tolist()})")
+        raise InputError(f"DAPE: a domain saw no tokens (tokens per domain: {tokens.tolist()})")
     return np.moveaxis(counts / tokens[:, None, None], 0, -1)
 
 

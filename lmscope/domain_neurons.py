@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 
 from lmscope import dape, neuron_counts
+from lmscope.errors import InputError
 from lmscope.tables import markdown
 
 MODULE_NAMES = {"vision": "Vision Encoder", "projector": "MLP Projector", "qformer": "Q-Former",
@@ -24,7 +25,7 @@ def neuron_table(count_stores: dict[str, str], filter_rate: float, top_rate: flo
     for group in groups:
         shapes = {d: loaded[d][0][group].shape for d in domains if group in loaded[d][0]}
         if len(shapes) != len(domains) or len(set(shapes.values())) != 1:
-            raise ValueError(f"module {group}: counts differ in shape or are missing across domains: {shapes}")
+            raise InputError(f"module {group}: counts differ in shape or are missing across domains: {shapes}")
         counts = np.stack([loaded[d][0][group] for d in domains])
         tokens = np.array([loaded[d][1]["tokens"][group] for d in domains])
         p = dape.probabilities(counts, tokens)

@@ -32,6 +32,7 @@ from PIL import Image
 
 from lmscope import synthetic_images
 from lmscope.atomic import atomic_path
+from lmscope.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +83,9 @@ def counted_answers(value) -> tuple[list[str], list[int]]:
 def record(domain: str, source: str, ident: str, images: list[bytes], question: str, answers: list[str],
            counts: list[int], choices: list[str], kind: str) -> dict:
     if not answers:
-        raise ValueError(f"{source}: sample {ident} has no answer")
+        raise InputError(f"{source}: sample {ident} has no answer")
     if kind not in KINDS:
-        raise ValueError(f"{source}: sample {ident} has kind {kind!r}, not one of {', '.join(KINDS)}")
+        raise InputError(f"{source}: sample {ident} has kind {kind!r}, not one of {', '.join(KINDS)}")
     return {"id": ident, "domain": domain, "source": source, "images": images, "question": question,
             "answers": answers, "answer_counts": counts, "choices": choices, "kind": kind}
 
@@ -108,11 +109,11 @@ def _read_records(path: Path) -> list[dict]:
                 try:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError as error:
-                    raise ValueError(f"{path}, line {number}: not JSON ({error.msg})") from None
+                    raise InputError(f"{path}, line {number}: not JSON ({error.msg})") from None
         return rows
     if path.suffix == ".parquet":
         return pl.read_parquet(path).to_dicts()
-    raise ValueError(f"{path}: records must be .jsonl or .parquet")
+    raise InputError(f"{path}: records must be .jsonl or .parquet")
 
 
 def _split_of(row: dict, ident: str, spec: dict) -> str:
@@ -131,7 +132,7 @@ def folder(domain: str, split: str, spec: dict, name: str) -> Iterator[tuple[str
             continue
         files = row.get("images") or ([row["image"]] if row.get("image") else [])
         if not files or not row.get("question"):
-            raise ValueError(f"{records}, record {ident}: needs image (or images) and question")
+            raise InputError(f"{records}, record {ident}: needs image (or images) and question")
         try:
             blobs = [checked((root / f).read_bytes()) for f in files]
         except (OSError, BadImage) as error:
@@ -188,7 +189,7 @@ def hf(domain: str, split: str, spec: dict, name: str) -> Iterator[tuple[str, di
     wanted = [c for key, c in columns.items() if key != "choices"] + (
         choice_spec if isinstance(choice_spec, list) else [choice_spec])
     if data.column_names is not None and (missing := [c for c in wanted if c not in data.column_names]):
-        raise ValueError(f"{name} ({spec['path']}, split {hf_split}): no column {', '.join(map(repr, missing))}; "
+        raise InputError(f"{name} ({spec['path']}, split {hf_split}): no column {', '.join(map(repr, missing))}; "
                          f"it has {', '.join(data.column_names)}")
     data = _raw_images(data, image_column)
     root = Path(spec["image_root"]) if spec.get("image_root") else None
@@ -250,7 +251,7 @@ def merge(domain: str, source_dirs: list[str], out_dir: str | Path) -> None:
             parts = [pl.read_parquet(Path(d) / f"{split}.parquet") for d in source_dirs]
             table = pl.concat(parts) if parts else pl.DataFrame(schema=SCHEMA)
             if table.height == 0:
-                raise ValueError(f"domain {domain}: no {split} samples from its sources")
+                raise InputError(f"domain {domain}: no {split} samples from its sources")
             table.write_parquet(tmp / f"{split}.parquet")
         stats = [json.loads((Path(d) / "stats.json").read_text()) for d in source_dirs]
         (tmp / "stats.json").write_text(json.dumps({"domain": domain, "sources": stats}, indent=1))

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from lmscope.atomic import atomic_path
+from lmscope.errors import InputError
 from lmscope.highlight import page, shade, text_html
 
 STAGES = ("early", "middle", "final")
@@ -43,7 +44,7 @@ def choose_features(language: pl.DataFrame, n: int, min_texts: int, seed: int, p
     eligible = set(language.filter(pl.col("n_texts") >= min_texts)["feature"].to_list())
     for f in pinned:
         if f not in eligible:
-            raise ValueError(f"examples.pinned[{checkpoint!r}]: feature {f} has fewer than {min_texts} texts "
+            raise InputError(f"examples.pinned[{checkpoint!r}]: feature {f} has fewer than {min_texts} texts "
                              f"at {checkpoint} (dead, or out of range); pin a live feature")
     rest = sorted((eligible if among is None else eligible & among) - set(pinned))
     random.Random(f"{seed}:{checkpoint}").shuffle(rest)

@@ -28,6 +28,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from lmscope.errors import InputError
+
 LABELS = ("token", "synonym", "semantic", "unrelated")
 
 
@@ -255,7 +257,7 @@ def accuracy(frame, checkpoint: str) -> tuple[dict, list[dict]]:
     answering the commonest true label), and the confusion matrix as rows (truth, predicted, count)."""
     truth, predicted = frame["truth"].to_list(), frame["classifier"].to_list()
     if not truth or any(t is None for t in truth):
-        raise ValueError(f"granularity {checkpoint}: no planted truth (the corpus has no concept labels)")
+        raise InputError(f"granularity {checkpoint}: no planted truth (the corpus has no concept labels)")
     n = len(truth)
     majority, majority_count = Counter(truth).most_common(1)[0]
     row = {"checkpoint": checkpoint, "n": n, "accuracy": sum(t == p for t, p in zip(truth, predicted)) / n,

@@ -19,6 +19,7 @@ from pathlib import Path
 import polars as pl
 
 from lmscope.atomic import atomic_path
+from lmscope.errors import InputError
 from lmscope.granularity import LABELS
 
 ALLOWED = " / ".join(LABELS)
@@ -46,12 +47,12 @@ def read_sheet(path, sampled: list[int]) -> dict[int, str]:
     named by their line number in the file (the header is line 1)."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"labelling sheet {path}: no such file (granularity.sheets names it)")
+        raise InputError(f"labelling sheet {path}: no such file (granularity.sheets names it)")
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         missing = {"feature", "label"} - set(reader.fieldnames or [])
         if missing:
-            raise ValueError(f"labelling sheet {path}: the header lacks column(s) {', '.join(sorted(missing))}")
+            raise InputError(f"labelling sheet {path}: the header lacks column(s) {', '.join(sorted(missing))}")
         labels: dict[int, str] = {}
         line_of: dict[int, int] = {}
         wanted = set(sampled)
@@ -61,23 +62,23 @@ def read_sheet(path, sampled: list[int]) -> dict[int, str]:
             try:
                 feature = int(raw_feature)
             except ValueError:
-                raise ValueError(f"labelling sheet {path}, line {line}: feature {raw_feature!r} is not a "
+                raise InputError(f"labelling sheet {path}, line {line}: feature {raw_feature!r} is not a "
                                  "feature id") from None
             if feature not in wanted:
-                raise ValueError(f"labelling sheet {path}, line {line}: feature {feature} was not sampled for "
+                raise InputError(f"labelling sheet {path}, line {line}: feature {feature} was not sampled for "
                                  "this checkpoint (was the sheet made for another checkpoint or seed?)")
             if feature in labels:
-                raise ValueError(f"labelling sheet {path}, line {line}: feature {feature} again (first on line "
+                raise InputError(f"labelling sheet {path}, line {line}: feature {feature} again (first on line "
                                  f"{line_of[feature]}); keep one row per feature")
             if label not in LABELS:
                 shown = repr(label) if label else "empty"
-                raise ValueError(f"labelling sheet {path}, line {line}: label {shown} for feature {feature} is not "
+                raise InputError(f"labelling sheet {path}, line {line}: label {shown} for feature {feature} is not "
                                  f"one of {ALLOWED}")
             labels[feature], line_of[feature] = label, line
     absent = sorted(wanted - set(labels))
     if absent:
         more = f" and {len(absent) - 5} more" if len(absent) > 5 else ""
-        raise ValueError(f"labelling sheet {path}: no row for sampled feature(s) "
+        raise InputError(f"labelling sheet {path}: no row for sampled feature(s) "
                          f"{', '.join(map(str, absent[:5]))}{more}")
     return labels
 
@@ -116,7 +117,7 @@ def run(language_path, features_path, contexts_path, documents_path, tokens_path
     language = pl.read_parquet(language_path)
     sampled = sample_features(language, n_features, min_texts, seed, checkpoint)
     if not sampled:
-        raise ValueError(f"granularity sheet {checkpoint}: no live feature has {min_texts} or more texts "
+        raise InputError(f"granularity sheet {checkpoint}: no live feature has {min_texts} or more texts "
                          "(granularity.min_texts); nothing to label")
     contexts = pl.read_parquet(contexts_path)
     docs = contexts.filter(pl.col("feature").is_in(sampled))["doc_id"].unique().to_list()

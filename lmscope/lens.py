@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import torch
 
+from lmscope.errors import InputError
+
 FINAL_NORMS = ("norm", "final_layer_norm", "ln_f")
 
 
@@ -28,7 +30,7 @@ def final_norm(model: torch.nn.Module) -> torch.nn.Module:
             module = getattr(owner, name, None) if owner is not None else None
             if isinstance(module, torch.nn.Module):
                 return module
-    raise ValueError(f"no final norm ({', '.join(FINAL_NORMS)}) found on {type(lm).__name__}")
+    raise InputError(f"no final norm ({', '.join(FINAL_NORMS)}) found on {type(lm).__name__}")
 
 
 def lm_hidden_states(output) -> tuple[torch.Tensor, ...]:
@@ -73,7 +75,7 @@ def read_sample(model, inputs, layers: list[int] | None, top_k: int) -> dict:
     states = lm_hidden_states(model(**inputs, output_hidden_states=True))
     chosen = layers if layers is not None else list(range(len(states)))
     if max(chosen) >= len(states):
-        raise ValueError(f"config key lens.layers: layer {max(chosen)} asked for, the model has {len(states)} "
+        raise InputError(f"config key lens.layers: layer {max(chosen)} asked for, the model has {len(states)} "
                          f"hidden states (0 to {len(states) - 1})")
     all_logits = layer_logits(model, states)[chosen, 0]  # [layers, positions, vocab]
     is_image = image_positions(model, inputs["input_ids"][0])

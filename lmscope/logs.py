@@ -1,7 +1,8 @@
-"""Send a job's logging, warnings and tqdm progress into its Snakemake log file.
+"""Send a job's logging, warnings and tqdm progress into its Snakemake log file, and tell bad input plainly.
 
 tqdm and Python warnings write to stderr, so pointing stderr at the log file (line-buffered) captures progress
-bars as they advance, next to the logging records.
+bars as they advance, next to the logging records. An `InputError` (or a full disk) that ends the job is written
+as one paragraph, to the log and to the terminal Snakemake reports to, instead of a traceback.
 """
 
 from __future__ import annotations
@@ -9,10 +10,24 @@ from __future__ import annotations
 import logging
 import sys
 
+from lmscope.errors import is_user_facing, paragraph
+
 
 def log_to(path: str) -> None:
     stream = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - lives as long as the job
+    terminal = sys.stderr
     sys.stderr = stream
     logging.basicConfig(stream=stream, level=logging.INFO, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.captureWarnings(True)
+
+    def report(kind, error, trace):
+        if not is_user_facing(error):
+            sys.__excepthook__(kind, error, trace)  # a bug: the traceback is what its reader needs
+            terminal.write(f"lmscope: the job failed with {kind.__name__}; the traceback is in {path}\n")
+            return
+        message = f"lmscope error: {paragraph(error)}\n"
+        stream.write(message)
+        terminal.write(message)
+
+    sys.excepthook = report

@@ -11,6 +11,9 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM
 
+from lmscope.errors import InputError
+from lmscope.hub import from_pretrained
+
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -19,7 +22,7 @@ def resolve_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"config key device: {device!r} asked for, but torch sees no CUDA device")
+        raise InputError(f"config key device: {device!r} asked for, but torch sees no CUDA device")
     return torch.device(device)
 
 
@@ -35,7 +38,7 @@ def checkpoint_source(entry: dict) -> tuple[str, str | None]:
     if "path" in entry:
         path = Path(entry["path"])
         if not (path / "config.json").is_file():
-            raise FileNotFoundError(f"checkpoint {entry.get('name', path)}: no model at {path} (no config.json)")
+            raise InputError(f"checkpoint {entry.get('name', path)}: no model at {path} (no config.json)")
         return str(path), None
     return entry["repo"], entry.get("revision", "main")
 
@@ -43,7 +46,8 @@ def checkpoint_source(entry: dict) -> tuple[str, str | None]:
 def load_causal_lm(entry: dict, device: torch.device, dtype: torch.dtype):
     """A causal LM in eval mode on `device`, from a checkpoint entry {path} or {repo, revision}."""
     source, revision = checkpoint_source(entry)
-    model = AutoModelForCausalLM.from_pretrained(source, revision=revision, dtype=dtype)
+    model = from_pretrained(AutoModelForCausalLM, source, revision, f"checkpoint {entry.get('name', source)}",
+                            dtype=dtype)
     return model.to(device).eval()
 
 
@@ -53,6 +57,7 @@ def load_vlm(entry: dict, device: torch.device, dtype: torch.dtype):
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     source, revision = checkpoint_source(entry)
-    model = AutoModelForImageTextToText.from_pretrained(source, revision=revision, dtype=dtype)
-    processor = AutoProcessor.from_pretrained(source, revision=revision)
+    what = f"VLM {entry.get('name', source)}"
+    model = from_pretrained(AutoModelForImageTextToText, source, revision, what, dtype=dtype)
+    processor = from_pretrained(AutoProcessor, source, revision, what)
     return model.to(device).eval(), processor, model.config.model_type

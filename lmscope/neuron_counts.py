@@ -23,6 +23,7 @@ from PIL import Image
 from lmscope import prompts
 from lmscope.atomic import atomic_path
 from lmscope.domains import open_images
+from lmscope.errors import InputError
 from lmscope.neurons import NeuronHooks
 from lmscope.vlm_inputs import on_device, processed
 
@@ -40,7 +41,7 @@ def count(model, processor, family: str, table: pl.DataFrame, budget: int, devic
           dtype: torch.dtype) -> dict:
     """Count over the table's samples in order until the next one would exceed `budget` language-model tokens."""
     if table.height == 0:
-        raise ValueError("no samples to count neurons on")
+        raise InputError("no samples to count neurons on")
     hooks = NeuronHooks(model)
     lm_tokens = samples = 0
     exhausted = True
@@ -58,7 +59,7 @@ def count(model, processor, family: str, table: pl.DataFrame, budget: int, devic
     finally:
         hooks.remove()
     if samples == 0:
-        raise ValueError(f"config key neurons.token_budget: no sample fits in the token budget {budget} (the first "
+        raise InputError(f"config key neurons.token_budget: no sample fits in the token budget {budget} (the first "
                          f"needs {n} tokens)")
     counts = {g: np.stack([layers[i].numpy() for i in sorted(layers)]) for g, layers in hooks.counts.items()}
     return {"counts": counts, "tokens": dict(hooks.tokens), "lm_tokens": lm_tokens, "samples": samples,

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
+from lmscope.errors import InputError
+
 ACTIVATION_MODULES = ("transformers.activations", "torch.nn.modules.activation")
 # model attribute -> group; searched on the model and on its `.model` (transformers 5 wraps the parts there)
 COMPONENTS = (("vision_tower", "vision"), ("vision_model", "vision"), ("multi_modal_projector", "projector"),
@@ -118,7 +120,7 @@ class NeuronHooks:
         unknown = {(g, layer) for g, layers in chosen.items() for layer in layers} - {(s.group, s.layer)
                                                                                       for s in self.sites}
         if unknown:
-            raise ValueError(f"no activation module at (group, layer) {sorted(unknown)}")
+            raise InputError(f"no activation module at (group, layer) {sorted(unknown)}")
         self._zero = {(g, layer): torch.as_tensor(idx, dtype=torch.long)
                       for g, layers in chosen.items() for layer, idx in layers.items() if len(idx)}
         try:

@@ -8,6 +8,7 @@ templates, so the same prompts that evaluate the paper's models evaluate it.
 
 from __future__ import annotations
 
+from lmscope.errors import InputError
 from lmscope.synthetic_images import LETTERS
 
 IMAGE = "<image>"
@@ -46,4 +47,4 @@ def evaluation(family: str, question: str, choices: list[str] | None = None, rol
         if choices:
             return f"Question: {question} Options: {options(choices)} {CHOICE_INSTRUCTION}"
         return f"{role}Question: {question} Short Answer:"
-    raise ValueError(f"no prompt template for model family {family!r} (llava, llava_next, instructblip)")
+    raise InputError(f"no prompt template for model family {family!r} (llava, llava_next, instructblip)")

@@ -22,6 +22,8 @@ import numpy as np
 import torch
 import zarr
 
+from lmscope.errors import InputError
+
 _DONE = object()
 NUMPY_DTYPES = {torch.float32: np.float32, torch.float16: np.float16, torch.float64: np.float64}
 
@@ -33,7 +35,7 @@ class ShuffledBatches:
         self.arrays = [zarr.open_array(str(p), mode="r") for p in stores]
         widths = {a.shape[1] for a in self.arrays}
         if len(widths) != 1:
-            raise ValueError(f"stores have different widths {sorted(widths)}: {[str(p) for p in stores]}")
+            raise InputError(f"stores have different widths {sorted(widths)}: {[str(p) for p in stores]}")
         self.d = widths.pop()
         self.chunks = [(i, start, min(start + a.chunks[0], a.shape[0]))
                        for i, a in enumerate(self.arrays) for start in range(0, a.shape[0], a.chunks[0])]

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import zarr
 
+from lmscope.errors import InputError
 from lmscope.reader import ShuffledBatches
 from lmscope.sae import TopKSAE, geometric_median
 
@@ -114,7 +115,11 @@ class Candidate:
 
     def __init__(self, lr: float, cfg: SAETrainConfig, d_in: int, b_pre: torch.Tensor, total_steps: int, device):
         self.lr = lr
-        self.sae = TopKSAE(d_in, cfg.expansion_factor * d_in, cfg.k, cfg.encoder_bias, seed=cfg.seed).to(device)
+        d_sae = cfg.expansion_factor * d_in
+        if cfg.k > d_sae:
+            raise InputError(f"config key sae.k (or sae.sweep.k): K={cfg.k} active latents asked for, but the SAE has only {d_sae} "
+                             f"(expansion_factor {cfg.expansion_factor} x width {d_in} of the activations)")
+        self.sae = TopKSAE(d_in, d_sae, cfg.k, cfg.encoder_bias, seed=cfg.seed).to(device)
         with torch.no_grad():
             self.sae.b_pre.copy_(b_pre)
         self.opt = torch.optim.Adam(self.sae.parameters(), lr=lr)

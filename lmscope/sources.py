@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lmscope import synthetic_text
+from lmscope.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class SourceStats:
         return {"read": dict(self.read), "kept": dict(self.kept), "skipped": dict(self.skipped)}
 
 
-class SourceError(ValueError):
+class SourceError(InputError):
     """A source that cannot be read at all (missing file, unknown dataset): names the config key."""
 
 

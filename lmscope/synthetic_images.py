@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 from PIL import Image, ImageDraw
 
+from lmscope.errors import InputError
+
 DOMAINS = ("common", "remote_sensing", "medical", "document", "driving")
 LETTERS = "ABCD"
 
@@ -255,7 +257,7 @@ def sample(domain: str, split: str, index: int, seed: int, size: int, frames: in
     question-prior baseline of 0.34 after 1,000 steps), while the other domains are learnt."""
     rng = random.Random(f"{seed}/{domain}/{split}/{index}")
     if domain not in DOMAINS:
-        raise ValueError(f"unknown synthetic domain {domain!r}: one of {', '.join(DOMAINS)}")
+        raise InputError(f"unknown synthetic domain {domain!r}: one of {', '.join(DOMAINS)}")
     if domain == "driving":
         return driving(rng, size, frames)
     if domain == "medical":

@@ -20,6 +20,8 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 from transformers.optimization import get_cosine_with_min_lr_schedule_with_warmup
 
+from lmscope.errors import InputError
+
 log = logging.getLogger(__name__)
 
 
@@ -56,7 +58,7 @@ def pack(token_lists: list[list[int]], seq_len: int, bos: int, eos: int) -> torc
     stream = [t for ids in token_lists for t in (bos, *ids, eos)]
     n = len(stream) // seq_len
     if n == 0:
-        raise ValueError(f"the training text holds {len(stream)} tokens, fewer than one block of {seq_len}")
+        raise InputError(f"the training text holds {len(stream)} tokens, fewer than one block of {seq_len}")
     return torch.tensor(stream[:n * seq_len], dtype=torch.long).view(n, seq_len)
 
 

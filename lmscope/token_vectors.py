@@ -18,6 +18,7 @@ from collections import defaultdict
 import numpy as np
 import polars as pl
 
+from lmscope.errors import InputError
 from lmscope.granularity import unit_at
 from lmscope.language import script_language
 
@@ -63,7 +64,7 @@ class TokenVectors:
                  source: str = "token vectors"):
         table = table.filter(pl.col("count") >= min_count)
         if table.height < 2:
-            raise ValueError(f"{source}: fewer than two units occur {min_count} times or more; too few test "
+            raise InputError(f"{source}: fewer than two units occur {min_count} times or more; too few test "
                              "documents (granularity.vector_docs) to compare units")
         self.units: list[str] = table["unit"].to_list()
         self.index = {u: i for i, u in enumerate(self.units)}

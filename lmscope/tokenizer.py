@@ -11,6 +11,9 @@ from collections.abc import Iterable
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
+from lmscope.errors import InputError
+from lmscope.hub import from_pretrained
+
 # Runs of one Japanese script. Japanese has no spaces, so a plain byte-level BPE learns whole template phrases
 # ("の家にはウシがいた") as single tokens; isolating kanji, hiragana and katakana runs first keeps words apart,
 # as Japanese tokenizers' pre-segmentation does.
@@ -47,7 +50,7 @@ def load_tokenizer(source: dict):
     or {repo, revision} (the hub)."""
     if "path" in source:
         return AutoTokenizer.from_pretrained(source["path"])
-    return AutoTokenizer.from_pretrained(source["repo"], revision=source.get("revision"))
+    return from_pretrained(AutoTokenizer, source["repo"], source.get("revision"), "tokenizer")
 
 
 def bos_id(tokenizer, configured: int | None, key: str) -> int:
@@ -55,4 +58,4 @@ def bos_id(tokenizer, configured: int | None, key: str) -> int:
     for candidate in (tokenizer.bos_token_id, configured, tokenizer.eos_token_id):
         if candidate is not None:
             return int(candidate)
-    raise ValueError(f"{key}.bos_token_id: the tokenizer has neither a BOS nor an EOS token; set an id here")
+    raise InputError(f"{key}.bos_token_id: the tokenizer has neither a BOS nor an EOS token; set an id here")

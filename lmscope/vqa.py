@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 
+from lmscope.errors import InputError
 from lmscope.synthetic_images import LETTERS
 
 CONTRACTIONS = {
@@ -146,4 +147,4 @@ def score(metric: str, prediction: str, answers: list[str], counts: list[int], c
         return choice_match(prediction, answers, choices)
     if metric == "anls":
         return anls(prediction, answers)
-    raise ValueError(f"unknown metric {metric!r}: vqa, exact, choice, anls or lingo_judge")
+    raise InputError(f"unknown metric {metric!r}: vqa, exact, choice, anls or lingo_judge")

@@ -101,6 +101,19 @@ def test_random_baseline_draws_the_same_count_per_layer_without_replacement():
     assert len({tuple(d) for d in draws}) > 1  # seeds differ
 
 
+def test_a_seed_draws_the_same_random_neurons_whatever_order_the_chosen_set_was_built_in():
+    # the SLURM run drew other neurons than the local one for one seed: polars' group_by had built `chosen`
+    # in another order, and the generator met the layers in that order
+    forward = {"lm": {0: torch.tensor([1, 2, 3]), 3: torch.tensor([7])}, "vision": {1: torch.tensor([0, 5])}}
+    backward = {"vision": {1: torch.tensor([0, 5])}, "lm": {3: torch.tensor([7]), 0: torch.tensor([1, 2, 3])}}
+    widths = {"lm": 10, "vision": 6}
+    for seed in range(5):
+        a = ablation.random_like(forward, widths, np.random.default_rng(seed))
+        b = ablation.random_like(backward, widths, np.random.default_rng(seed))
+        assert {m: {k: v.tolist() for k, v in layers.items()} for m, layers in a.items()} == \
+               {m: {k: v.tolist() for k, v in layers.items()} for m, layers in b.items()}
+
+
 def test_tables_2_and_3_in_the_papers_layout_with_the_extremes_in_bold():
     from lmscope.tables import markdown
 

@@ -8,6 +8,7 @@ import pytest
 
 from lmscope.granularity import (PlantedText, classify, cohen_kappa, is_token_level, normalize, true_label,
                                  unit_at)
+from lmscope.errors import InputError
 from lmscope.labelling import read_sheet, sample_features, write_sheet_csv
 from lmscope.token_vectors import TokenVectors
 
@@ -143,7 +144,7 @@ def test_sheet_round_trip_and_errors_name_the_row(tmp_path):
     filled.write_text("feature,labels\n3,token\n", encoding="utf-8")
     with pytest.raises(ValueError, match="lacks column"):
         read_sheet(filled, [3])
-    with pytest.raises(FileNotFoundError, match="no such file"):
+    with pytest.raises(InputError, match="no such file"):
         read_sheet(tmp_path / "absent.csv", [3])
 
 

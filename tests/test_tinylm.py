@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from lmscope import corpus, sources, tinylm, tokenizer
+from lmscope.errors import InputError
 from lmscope.models import load_causal_lm
 
 CFG = dict(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, seq_len=64, batch_size=8,
@@ -75,7 +76,7 @@ def test_a_non_finite_loss_stops_naming_step_and_learning_rate(data):
 
 
 def test_a_missing_checkpoint_directory_is_an_error_naming_it(tmp_path):
-    with pytest.raises(FileNotFoundError, match="step-7"):
+    with pytest.raises(InputError, match="step-7"):
         load_causal_lm({"name": "step-7", "path": str(tmp_path / "nothing")}, torch.device("cpu"), torch.float32)
 
 

@@ -4,9 +4,18 @@ import os
 import re
 import shutil
 
-from lmscope.config import check, checkpoint_name, sort_keys
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
 
-check(config, workdir=os.getcwd())
+from lmscope.config import ConfigError, check, checkpoint_name, config_message, sort_keys
+
+# The schema (which fills in defaults), then the checks it cannot express. Either failure stops the run with one
+# paragraph naming the key, as a WorkflowError (which Snakemake prints with its location, not a traceback).
+try:
+    validate(config, "../schemas/config.schema.yaml")
+    check(config, workdir=os.getcwd())
+except (ConfigError, WorkflowError) as error:
+    raise WorkflowError(config_message(error)) from None
 sort_keys(config)  # params then read the same whatever order a config file wrote its keys in
 
 CORPORA = {c["name"]: c for c in config["corpora"]}
