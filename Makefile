@@ -22,6 +22,7 @@ test: setup
 
 lint: setup
 	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check Snakefile workflow/rules
 
 # Debian's chromium for the feature-browser test (skipped without a browser); needs root apt-get.
 browser:

@@ -7,10 +7,13 @@ killed job never leaves a file or a Zarr store that Snakemake or a user could mi
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
 import uuid
 from pathlib import Path
+
+from lmscope.errors import user_facing
 
 
 def _temporary_sibling(target: Path) -> Path:
@@ -21,16 +24,27 @@ def _temporary_sibling(target: Path) -> Path:
 def atomic_path(target: str | os.PathLike):
     """Yield a temporary path beside `target` (file or directory); rename it to `target` on success.
 
-    On an exception the temporary path is removed and `target` is left untouched.
+    On an exception the temporary path is removed and `target` is left untouched. Temporary siblings a killed
+    run left behind are removed first: Snakemake runs one job per target at a time, so they are nobody's.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.tmp-*"):  # left by a killed run of this job
+        if stale.is_dir():
+            shutil.rmtree(stale)
+        else:
+            stale.unlink()
     tmp = _temporary_sibling(target)
     try:
         yield tmp
         if target.is_dir():
             shutil.rmtree(target)
         os.replace(tmp, target)
+    except Exception as error:
+        full = user_facing(error)
+        if isinstance(full, OSError):  # a full disk: say which output did not fit (the OS does not)
+            raise OSError(full.errno, f"{full.strerror} while writing {target}") from error
+        raise
     finally:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)

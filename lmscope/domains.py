@@ -143,6 +143,8 @@ def folder(domain: str, split: str, spec: dict, name: str) -> Iterator[tuple[str
             counts = list(row["answer_counts"])
         choices = [LETTER_PREFIX.sub("", c) for c in row.get("choices") or []]
         kind = row.get("kind") or ("choice" if choices else "open")
+        if not answers:
+            raise InputError(f"{records}, record {ident}: no answer (give answers: a list of strings, or answer)")
         yield ident, record(domain, name, ident, blobs, row["question"], answers, counts, choices, kind)
 
 

@@ -14,10 +14,15 @@ class InputError(ValueError):
     """Bad input: a config value, a file or a sample. The message names it and says what is wrong."""
 
 
-def is_user_facing(error: BaseException) -> bool:
-    """Input errors and a full disk or quota: the message is the whole story, a traceback would hide it."""
-    return isinstance(error, InputError) or (isinstance(error, OSError) and error.errno in (errno.ENOSPC,
-                                                                                            errno.EDQUOT))
+def user_facing(error: BaseException | None) -> BaseException | None:
+    """The input error or full disk (the message is the whole story, a traceback would hide it) behind `error`:
+    itself, or one it was raised while handling (matplotlib, writing to a full disk, fails again in cleanup)."""
+    while error is not None:
+        if isinstance(error, InputError) or (isinstance(error, OSError) and error.errno in (errno.ENOSPC,
+                                                                                           errno.EDQUOT)):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def paragraph(error: BaseException) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from lmscope.errors import is_user_facing, paragraph
+from lmscope.errors import paragraph, user_facing
 
 
 def log_to(path: str) -> None:
@@ -22,11 +22,12 @@ def log_to(path: str) -> None:
     logging.captureWarnings(True)
 
     def report(kind, error, trace):
-        if not is_user_facing(error):
+        cause = user_facing(error)
+        if cause is None:
             sys.__excepthook__(kind, error, trace)  # a bug: the traceback is what its reader needs
             terminal.write(f"lmscope: the job failed with {kind.__name__}; the traceback is in {path}\n")
             return
-        message = f"lmscope error: {paragraph(error)}\n"
+        message = f"lmscope error: {paragraph(cause)}\n"
         stream.write(message)
         terminal.write(message)
 

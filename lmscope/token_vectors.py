@@ -123,9 +123,10 @@ def run(activations_path, tokens_path, tokenizer_source: dict, out_path, max_doc
     import zarr
 
     from lmscope.atomic import atomic_path
+    from lmscope.store import open_store
     from lmscope.tokenizer import load_tokenizer
 
-    store = zarr.open_array(str(activations_path), mode="r")
+    store = open_store(activations_path)
     offset, per_doc = int(store.attrs["doc_id_offset"]), int(store.attrs["tokens_per_doc"])
     n_docs = store.shape[0] // per_doc
     doc_ids = list(range(offset, offset + min(n_docs, max_docs)))

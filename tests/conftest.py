@@ -21,6 +21,15 @@ def snakemake(workdir: Path, *args: str, configfile: Path | None = None) -> subp
     return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
 
 
+@pytest.fixture(scope="session")
+def built(tmp_path_factory) -> Path:
+    """The micro workflow run to the end once, locally, for every test that reads, edits or reruns it."""
+    workdir = tmp_path_factory.mktemp("micro")
+    proc = snakemake(workdir, "--cores", "2")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return workdir
+
+
 @pytest.fixture
 def micro_config() -> dict:
     return yaml.safe_load(MICRO.read_text())

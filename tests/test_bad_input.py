@@ -128,7 +128,7 @@ INPUT_ERRORS = [
      ["lmscope error: tokenizer: cannot load 'nobody/no-tokenizer'", "HF_HUB_OFFLINE is set", "hf download"]),
     ("VQA record without answers", lambda c, t: _folder_domain(
         c, t, [{"id": "q1", "image": "a.png", "question": "What colour?", "split": "train"}], {"a.png": _png()}),
-     "results/domains/common/sources/folder0", ["lmscope error:", "sample q1 has no answer"]),
+     "results/domains/common/sources/folder0", ["lmscope error: vqa/records.jsonl, record q1: no answer"]),
     ("VQA record without an image", lambda c, t: _folder_domain(
         c, t, [{"id": "q1", "question": "What colour?", "answers": ["red"]}]),
      "results/domains/common/sources/folder0", ["lmscope error:", "record q1: needs image (or images) and question"]),

@@ -17,14 +17,6 @@ from lmscope.tokenizer import load_tokenizer
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("micro")
-    proc = snakemake(workdir, "--cores", "2")
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return workdir
-
-
 def test_corpus_artifacts_agree_with_each_other(built, micro_config):
     d = built / "results" / "corpus" / "micro"
     docs = pl.read_parquet(d / "documents.parquet")

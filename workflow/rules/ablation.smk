@@ -41,9 +41,13 @@ rule ablation_tables:
     input:
         [f"results/ablation/{v}/{d}" for v in VLMS for d in DOMAINS],
     output:
-        table2=report("results/figures/mmneuron/table2.csv", category="Branch B: neurons", caption="../report/table2.rst"),
+        table2=report(
+            "results/figures/mmneuron/table2.csv", category="Branch B: neurons", caption="../report/table2.rst"
+        ),
         table2_md="results/figures/mmneuron/table2.md",
-        table3=report("results/figures/mmneuron/table3.csv", category="Branch B: neurons", caption="../report/table3.rst"),
+        table3=report(
+            "results/figures/mmneuron/table3.csv", category="Branch B: neurons", caption="../report/table3.rst"
+        ),
         table3_md="results/figures/mmneuron/table3.md",
     log:
         "results/logs/ablation_tables/tables.log",

@@ -81,8 +81,7 @@ def checkpoint_entries(model):
     out = {}
     for entry in MODELS[model]["checkpoints"]:
         name = checkpoint_name(entry)
-        out[name] = ({"name": name, "path": f"results/models/{model}/{name}"} if isinstance(entry, int)
-                     else dict(entry))
+        out[name] = {"name": name, "path": f"results/models/{model}/{name}"} if isinstance(entry, int) else dict(entry)
     return out
 
 
@@ -140,8 +139,14 @@ def example_inputs(wildcards):
     out = {}
     for stage, ckpt in example_stages().items():
         d = f"results/features/{FIGURE_MODEL}/{ckpt}"
-        out.update({f"{stage}_contexts": f"{d}/contexts.parquet", f"{stage}_features": f"{d}/features.parquet",
-                    f"{stage}_language": f"{d}/language.parquet", f"{stage}_granularity": f"{d}/granularity.parquet"})
+        out.update(
+            {
+                f"{stage}_contexts": f"{d}/contexts.parquet",
+                f"{stage}_features": f"{d}/features.parquet",
+                f"{stage}_language": f"{d}/language.parquet",
+                f"{stage}_granularity": f"{d}/granularity.parquet",
+            }
+        )
     return out
 
 
@@ -216,16 +221,30 @@ def trained_vlm_dir(vlm):
 def branch_b_targets():
     if not (DOMAINS and VLMS):
         return []
-    names = ["table1.csv", "table1.md", "overlap.csv", "overlap.md", "neurons_by_layer.pdf", "table2.csv",
-             "table2.md", "table3.csv", "table3.md", "entropy.pdf"] + [f"logit_lens_{d}.pdf" for d in DOMAINS]
+    names = [
+        "table1.csv",
+        "table1.md",
+        "overlap.csv",
+        "overlap.md",
+        "neurons_by_layer.pdf",
+        "table2.csv",
+        "table2.md",
+        "table3.csv",
+        "table3.md",
+        "entropy.pdf",
+    ] + [f"logit_lens_{d}.pdf" for d in DOMAINS]
     return [f"results/figures/mmneuron/{name}" for name in names]
 
 
 def all_targets():
     targets = [path for corpus in CORPORA for path in corpus_outputs(corpus)]
     targets += [f"results/models/{model}" for model in trained_models()]
-    targets += [store for model in MODELS for ckpt in checkpoint_entries(model)
-                for store in activation_stores(model, ckpt).values()]
+    targets += [
+        store
+        for model in MODELS
+        for ckpt in checkpoint_entries(model)
+        for store in activation_stores(model, ckpt).values()
+    ]
     targets += [f"results/sae/{model}/{ckpt}" for model in MODELS for ckpt in checkpoint_entries(model)]
     targets += ["results/figures/fig2.pdf", "results/figures/fig4.pdf"]
     targets += [f"results/figures/{fig}.{ext}" for fig in ("fig3", "fig6") for ext in ("html", "pdf")]

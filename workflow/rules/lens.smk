@@ -36,8 +36,11 @@ rule logit_lens_figure:
     input:
         [f"results/lens/{v}/{{domain}}" for v in VLMS],
     output:
-        report("results/figures/mmneuron/logit_lens_{domain}.pdf", category="Branch B: neurons",
-               caption="../report/logit_lens.rst"),
+        report(
+            "results/figures/mmneuron/logit_lens_{domain}.pdf",
+            category="Branch B: neurons",
+            caption="../report/logit_lens.rst",
+        ),
     log:
         "results/logs/logit_lens_figure/{domain}.log",
     benchmark:
@@ -57,8 +60,9 @@ rule entropy_figure:
     input:
         [f"results/lens/{v}/{d}" for v in VLMS for d in DOMAINS],
     output:
-        pdf=report("results/figures/mmneuron/entropy.pdf", category="Branch B: neurons",
-                   caption="../report/entropy.rst"),
+        pdf=report(
+            "results/figures/mmneuron/entropy.pdf", category="Branch B: neurons", caption="../report/entropy.rst"
+        ),
         csv="results/figures/mmneuron/entropy.csv",
     log:
         "results/logs/entropy_figure/figure.log",

@@ -53,7 +53,9 @@ rule mmneuron_tables:
     input:
         unpack(lambda w: {v: f"results/neurons/{v}/dape.parquet" for v in VLMS}),
     output:
-        table1=report("results/figures/mmneuron/table1.csv", category="Branch B: neurons", caption="../report/table1.rst"),
+        table1=report(
+            "results/figures/mmneuron/table1.csv", category="Branch B: neurons", caption="../report/table1.rst"
+        ),
         table1_md="results/figures/mmneuron/table1.md",
         overlap="results/figures/mmneuron/overlap.csv",
         overlap_md="results/figures/mmneuron/overlap.md",
