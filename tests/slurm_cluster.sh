@@ -7,17 +7,21 @@
 #
 # The node declares 512 GB (SlurmdParameters=config_overrides) so that jobs asking for the profile's
 # paper-scale memory are scheduled; nothing enforces it. It writes /etc/slurm/slurm.conf (where srun inside a
-# job looks) only when there is none or it is this script's own.
+# job looks) only when there is none or it is this script's own, and `stop` (or a failed start) removes it.
 set -u
 STATE=/tmp/lmscope-slurm
 CONF=/etc/slurm/slurm.conf
 MARK="# lmscope test cluster"
 
-fail() { echo "$1"; exit 1; }
+fail() { echo "$1"; [ -n "${STARTING:-}" ] && stop; exit 1; }
 
+# Daemons down and this script's slurm.conf removed: with a configuration but no controller, every SLURM client
+# call waits about 9 s for it, and the SLURM executor plugin calls `scontrol show config` whenever Snakemake
+# starts (it computes its help text), so every later snakemake command would too.
 stop() {
     pkill -x slurmd 2>/dev/null
     pkill -x slurmctld 2>/dev/null
+    if [ -e "$CONF" ] && grep -q "^$MARK" "$CONF"; then rm -f "$CONF"; fi
     return 0
 }
 
@@ -72,6 +76,7 @@ start() {
     [ "$(id -u)" = 0 ] || fail "starting slurmctld, slurmd and munged needs root"
     install
     configure
+    STARTING=1
     if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
         mkdir -p /run/munge /var/log/munge /var/lib/munge
         chown munge:munge /run/munge /var/log/munge /var/lib/munge
@@ -81,7 +86,8 @@ start() {
         sleep 1
         munge -n | unmunge >/dev/null 2>&1 || fail "munge does not answer"
     fi
-    stop
+    pkill -x slurmd 2>/dev/null
+    pkill -x slurmctld 2>/dev/null
     sleep 1
     slurmctld >/dev/null 2>&1 || fail "slurmctld did not start (see $STATE/slurmctld.log)"
     slurmd >/dev/null 2>&1 || fail "slurmd did not start (see $STATE/slurmd.log)"

@@ -118,7 +118,7 @@ def test_folder_source_reads_records_and_skips_a_corrupt_image(tmp_path, caplog)
 def test_folder_records_in_parquet_and_a_record_without_answers(tmp_path):
     records = [{"id": "q1", "image": "img/a.png", "question": "What?", "answers": None, "domain": "common"}]
     spec = folder(tmp_path, records, suffix=".parquet")
-    with pytest.raises(ValueError, match="folder0: sample q1 has no answer"):
+    with pytest.raises(ValueError, match=r"vqa/records.parquet, record q1: no answer"):
         domains.prepare("common", spec, "folder0", tmp_path / "out")
     assert not (tmp_path / "out").exists()  # nothing half-written
 
