@@ -138,7 +138,7 @@ def test_sae_training_on_a_damaged_store_stops_naming_it_and_writes_nothing(buil
     proc = snakemake(work, "--cores", "1", "--forcerun", "train_sae", SAE)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
-    assert f"lmscope error: activation store results/activations/micromodel/step-30/train.zarr" in out, out
+    assert "lmscope error: activation store results/activations/micromodel/step-30/train.zarr" in out, out
     assert "Traceback" not in out and not (work / SAE).exists()
 
 
