@@ -92,11 +92,11 @@ def run(sae_dir, test_store, out_contexts, out_stats, top_n: int = 50, batch_doc
     """Rule top_contexts: contexts.parquet and features.parquet for one checkpoint's SAE on the test split."""
     from lmscope.atomic import atomic_path
     from lmscope.models import resolve_device
-    from lmscope.store import open_store
+    from lmscope.store import CheckedStore
 
     dev = resolve_device(device)
     sae = TopKSAE.load(sae_dir).to(dev)
-    store = open_store(test_store)
+    store = CheckedStore(test_store)
     per_doc = store.attrs["tokens_per_doc"]
     top = top_documents(sae, store, per_doc, top_n, batch_docs, dev)
     contexts, stats = contexts_table(sae, store, top, store.attrs["doc_id_offset"], per_doc, dev)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from lmscope.errors import InputError
-from lmscope.store import open_store
+from lmscope.store import CheckedStore
 
 _DONE = object()
 NUMPY_DTYPES = {torch.float32: np.float32, torch.float16: np.float16, torch.float64: np.float64}
@@ -31,7 +31,7 @@ class ShuffledBatches:
     def __init__(self, stores: list[str | Path], batch_tokens: int, *, seed: int = 0, device: str | torch.device = "cpu",
                  dtype: torch.dtype = torch.float32, buffer_tokens: int | None = None, prefetch: int = 4,
                  workers: int = 4, drop_last: bool = False):
-        self.arrays = [open_store(p) for p in stores]
+        self.arrays = [CheckedStore(p) for p in stores]
         widths = {a.shape[1] for a in self.arrays}
         if len(widths) != 1:
             raise InputError(f"stores have different widths {sorted(widths)}: {[str(p) for p in stores]}")

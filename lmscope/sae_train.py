@@ -29,7 +29,7 @@ import zarr
 from lmscope.errors import InputError
 from lmscope.reader import ShuffledBatches
 from lmscope.sae import TopKSAE, geometric_median
-from lmscope.store import open_store
+from lmscope.store import CheckedStore
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def sample_rows(store: zarr.Array, n: int, seed: int) -> torch.Tensor:
 
 def sequential_batches(store_path, batch_tokens: int, device, limit: int | None = None) -> Iterator[torch.Tensor]:
     """A split's rows in order (evaluation needs no shuffle), optionally only the first `limit`."""
-    store = open_store(store_path)
+    store = CheckedStore(store_path)
     stop = store.shape[0] if limit is None else min(limit, store.shape[0])
     step = max(batch_tokens, store.chunks[0])
     for start in range(0, stop, step):
@@ -178,12 +178,11 @@ def train_grid(train_store, validation_store, cfg: SAETrainConfig, device: str |
     steps_per_epoch = len(reader)
     total_steps = max(1, math.ceil(cfg.epochs * steps_per_epoch))
     d_in = reader.d
-    store = open_store(train_store)
-    b_pre = geometric_median(sample_rows(store, cfg.median_sample, cfg.seed)).to(device)
+    b_pre = geometric_median(sample_rows(reader.arrays[0], cfg.median_sample, cfg.seed)).to(device)
     candidates = [Candidate(lr, cfg, d_in, b_pre, total_steps, device) for lr in cfg.lr_grid]
     rows: list[dict] = []
     start = 0
-    fingerprint = {"cfg": asdict(cfg), "train_store": str(train_store), "rows": store.shape[0]}
+    fingerprint = {"cfg": asdict(cfg), "train_store": str(train_store), "rows": reader.n_rows}
     if state_path and Path(state_path).is_file():
         state = torch.load(state_path, map_location=device, weights_only=False)
         if state["fingerprint"] == fingerprint:

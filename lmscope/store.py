@@ -1,7 +1,7 @@
 """Activation stores opened for reading, checked: a damaged store is an error naming it, never silent zeros.
 
 Zarr reads a missing chunk as the fill value and reports a chunk that does not decode with the codec's words
-only ("Zstd decompression error"), without the store. `open_store` counts the chunks (every chunk of a finished
+only ("Zstd decompression error"), without the store. `CheckedStore` counts the chunks (every chunk of a finished
 activation store is written: rows are L2-normalised, never all zero) and turns a decode failure into an
 InputError naming the store and the rows.
 """
@@ -44,7 +44,3 @@ def _rows(key) -> str:
     if isinstance(first, slice):
         return f"{first.start or 0}:{'' if first.stop is None else first.stop}"
     return str(first)
-
-
-def open_store(path: str | Path) -> CheckedStore:
-    return CheckedStore(path)

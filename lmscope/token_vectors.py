@@ -123,10 +123,10 @@ def run(activations_path, tokens_path, tokenizer_source: dict, out_path, max_doc
     import zarr
 
     from lmscope.atomic import atomic_path
-    from lmscope.store import open_store
+    from lmscope.store import CheckedStore
     from lmscope.tokenizer import load_tokenizer
 
-    store = open_store(activations_path)
+    store = CheckedStore(activations_path)
     offset, per_doc = int(store.attrs["doc_id_offset"]), int(store.attrs["tokens_per_doc"])
     n_docs = store.shape[0] // per_doc
     doc_ids = list(range(offset, offset + min(n_docs, max_docs)))

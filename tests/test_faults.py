@@ -17,7 +17,7 @@ from zarr.codecs import ZstdCodec
 from conftest import REPO, snakemake
 from lmscope.errors import InputError
 from lmscope.reader import ShuffledBatches
-from lmscope.store import open_store
+from lmscope.store import CheckedStore
 
 SAE = "results/sae/micromodel/step-30"
 ACTIVATIONS = "results/activations/micromodel/step-30"
@@ -117,7 +117,7 @@ def test_a_chunk_that_does_not_decode_is_named_with_its_store(store):
     chunk = store / "c" / "3" / "0"
     chunk.write_bytes(chunk.read_bytes()[:4] + b"garbage" * 4)
     with pytest.raises(InputError, match=rf"activation store {store}: rows 30:40 cannot be decoded \(Zstd"):
-        open_store(store)[30:40]
+        CheckedStore(store)[30:40]
     with pytest.raises(InputError, match=rf"activation store {store}: .* cannot be decoded"):
         list(ShuffledBatches([store], 16).epoch(0))
 
@@ -125,7 +125,7 @@ def test_a_chunk_that_does_not_decode_is_named_with_its_store(store):
 def test_a_missing_chunk_is_not_read_as_zeros(store):
     (store / "c" / "5" / "0").unlink()
     with pytest.raises(InputError, match=rf"activation store {store}: 1 of 10 chunks are missing"):
-        open_store(store)
+        CheckedStore(store)
 
 
 @pytest.mark.slow
