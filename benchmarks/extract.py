@@ -23,7 +23,7 @@ import torch
 import zarr
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from lmscope.activations import chunk_rows_for, compressor, extract, window_activations
+from lmscope.sae_checkpoints.activations import chunk_rows_for, compressor, extract, window_activations
 from lmscope.models import DTYPES
 
 MODELS = {

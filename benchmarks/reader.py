@@ -22,9 +22,9 @@ import numpy as np
 import torch
 import zarr
 
-from lmscope.activations import chunk_rows_for, compressor
-from lmscope.reader import ShuffledBatches
-from lmscope.sae import TopKSAE
+from lmscope.sae_checkpoints.activations import chunk_rows_for, compressor
+from lmscope.sae_checkpoints.shuffled_batches import ShuffledBatches
+from lmscope.sae_checkpoints.sae import TopKSAE
 
 
 def write_store(path: Path, rows: int, d: int, compression: str) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import zarr
 
-from lmscope.sae import TopKSAE
+from lmscope.sae_checkpoints.sae import TopKSAE
 
 
 def lmscope_step(d, n, k, lr, device, encoder_bias=False):

@@ -11,7 +11,14 @@ from __future__ import annotations
 import base64
 import functools
 import io
+import logging
 from pathlib import Path
+
+import matplotlib
+from fontTools import subset
+from fontTools.ttLib import TTFont
+from matplotlib import font_manager
+from matplotlib_fontja import get_font_ttf_path
 
 LATIN_FONT = "DejaVu Sans"
 CJK_FONT = "IPAexGothic"
@@ -20,19 +27,12 @@ CSS_FAMILY = "lmscope-cjk"
 
 @functools.cache
 def cjk_font_path() -> Path:
-    from matplotlib_fontja import get_font_ttf_path
-
     return Path(get_font_ttf_path())
 
 
 @functools.cache
 def use_cjk_in_matplotlib() -> None:
     """Register the CJK font and make it the fallback after the Latin font for every later figure."""
-    import logging
-
-    import matplotlib
-    from matplotlib import font_manager
-
     # IPAexGothic has no bold face: bold Japanese is drawn regular, which font_manager would log on every use
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     # embedding subsets the font through fontTools, which logs every table it touches at INFO
@@ -44,8 +44,6 @@ def use_cjk_in_matplotlib() -> None:
 
 @functools.cache
 def _cmap(path: Path) -> frozenset[int]:
-    from fontTools.ttLib import TTFont
-
     with TTFont(str(path), lazy=True) as font:
         return frozenset(font.getBestCmap())
 
@@ -54,8 +52,6 @@ def missing_glyphs(text: str, font_paths: list[Path] | None = None) -> set[str]:
     """The printable characters of `text` that none of the fonts has a glyph for (what would render as tofu).
     Default fonts: the figures' chain, DejaVu Sans then IPAexGothic."""
     if font_paths is None:
-        from matplotlib import font_manager
-
         font_paths = [Path(font_manager.findfont(LATIN_FONT, fallback_to_default=False)), cjk_font_path()]
     covered = set().union(*(_cmap(p) for p in font_paths))
     return {c for c in set(text) if c.isprintable() and not c.isspace() and ord(c) not in covered}
@@ -63,9 +59,6 @@ def missing_glyphs(text: str, font_paths: list[Path] | None = None) -> set[str]:
 
 def font_face_css(text: str) -> str:
     """An @font-face rule whose font (WOFF, base64) is IPAexGothic cut down to the characters of `text`."""
-    from fontTools import subset
-    from fontTools.ttLib import TTFont
-
     options = subset.Options()
     options.flavor = "woff"
     options.layout_features = ["*"]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from huggingface_hub import constants
+
 from lmscope.errors import InputError
 
 
@@ -19,8 +21,6 @@ def from_pretrained(loader, source: str, revision: str | None, what: str, **kwar
     except OSError as error:
         if Path(source).exists():
             raise
-        from huggingface_hub import constants
-
         at = f"{source!r}" + (f" at revision {revision!r}" if revision else "")
         if constants.HF_HUB_OFFLINE:
             reason = ("the hub is offline (HF_HUB_OFFLINE is set) and it is not in the local cache; download it "

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM
+from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor
 
 from lmscope.errors import InputError
 from lmscope.hub import from_pretrained
@@ -54,8 +54,6 @@ def load_causal_lm(entry: dict, device: torch.device, dtype: torch.dtype):
 def load_vlm(entry: dict, device: torch.device, dtype: torch.dtype):
     """A vision-language model in eval mode and its processor, from {path} (e.g. the tiny LLaVA trained here) or
     {repo, revision}; also its family (config model_type: llava, llava_next, instructblip), which picks prompts."""
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-
     source, revision = checkpoint_source(entry)
     what = f"VLM {entry.get('name', source)}"
     model = from_pretrained(AutoModelForImageTextToText, source, revision, what, dtype=dtype)

@@ -1,8 +1,11 @@
-"""Tables as the papers print them: GitHub markdown with the extreme value of each column in bold."""
+"""Tables as the papers print them (GitHub markdown with the extreme value of each column in bold), and tables
+written whole or not at all as CSV and markdown."""
 
 from __future__ import annotations
 
 import polars as pl
+
+from lmscope.atomic import atomic_path
 
 
 def markdown(table: pl.DataFrame, mark: str | None = None, labels: int = 1, block: str | None = None,
@@ -34,3 +37,16 @@ def markdown(table: pl.DataFrame, mark: str | None = None, labels: int = 1, bloc
             cells.append(text)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def write_csv(rows: list[dict] | pl.DataFrame, path) -> None:
+    """A table (a frame, or rows as dicts) as CSV, written whole or not at all."""
+    frame = rows if isinstance(rows, pl.DataFrame) else pl.DataFrame(rows)
+    with atomic_path(path) as tmp:
+        frame.write_csv(tmp)
+
+
+def write_markdown(text: str, path) -> None:
+    """A markdown table (as `markdown` renders it), written whole or not at all."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)

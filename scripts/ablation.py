@@ -1,12 +1,23 @@
-"""Rule ablation: one VLM on one domain's validation questions with its neurons off (lmscope.ablation.run)."""
-import torch
-
-from lmscope.ablation import run
+"""Rule ablation: one VLM on one domain's validation questions with its neurons off
+(lmscope.mmneuron.ablation.run_ablation)."""
 from lmscope.logs import log_to
+from lmscope.mmneuron.ablation import run_ablation
 
 log_to(snakemake.log[0])
-torch.set_num_threads(snakemake.threads)
-p = snakemake.params
-run(p.model, f"{snakemake.input.samples}/validation.parquet", snakemake.input.dape, snakemake.output[0],
-    snakemake.wildcards.domain, p.groups, p.role, p.metric, p.generation, p.seeds, p.samples, p.device, p.dtype,
-    p.judge)
+run_ablation(
+    samples=snakemake.input.samples,
+    dape=snakemake.input.dape,
+    ablation=snakemake.output.ablation,
+    model=snakemake.params.model,
+    groups=snakemake.params.groups,
+    role=snakemake.params.role,
+    metric=snakemake.params.metric,
+    judge=snakemake.params.judge,
+    generation=snakemake.params.generation,
+    seeds=snakemake.params.seeds,
+    n_samples=snakemake.params.n_samples,
+    device=snakemake.params.device,
+    dtype=snakemake.params.dtype,
+    domain=snakemake.wildcards.domain,
+    threads=snakemake.threads,
+)

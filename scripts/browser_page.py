@@ -1,8 +1,18 @@
-"""Rule browser_page: one checkpoint's feature browser page (lmscope.browser.run_checkpoint)."""
-from lmscope.browser import run_checkpoint
+"""Rule browser_page: one checkpoint's feature browser page (lmscope.sae_checkpoints.browser)."""
 from lmscope.logs import log_to
+from lmscope.sae_checkpoints.browser import run_page
 
 log_to(snakemake.log[0])
-i, p, w = snakemake.input, snakemake.params, snakemake.wildcards
-run_checkpoint(i.contexts, i.features, i.language, i.documents, i.tokens, p.tokenizer, snakemake.output[0], w.model,
-               w.ckpt, p.texts_per_feature, i.granularity)
+run_page(
+    contexts=snakemake.input.contexts,
+    features=snakemake.input.features,
+    language=snakemake.input.language,
+    granularity=snakemake.input.granularity,
+    documents=snakemake.input.documents,
+    tokens=snakemake.input.tokens,
+    page=snakemake.output.page,
+    texts_per_feature=snakemake.params.texts_per_feature,
+    tokenizer=snakemake.params.tokenizer,
+    model=snakemake.wildcards.model,
+    ckpt=snakemake.wildcards.ckpt,
+)

@@ -1,10 +1,11 @@
-"""Rule dape: every neuron's probabilities and DAPE, and the selection (lmscope.domain_neurons.neuron_table)."""
-from lmscope.atomic import atomic_path
-from lmscope.domain_neurons import neuron_table
+"""Rule dape: every neuron's probabilities and DAPE, and the selection (lmscope.mmneuron.neuron_tables.run_dape)."""
 from lmscope.logs import log_to
+from lmscope.mmneuron.neuron_tables import run_dape
 
 log_to(snakemake.log[0])
-stores = {name: path for name, path in snakemake.input.items()}
-table = neuron_table(stores, snakemake.params.filter_rate, snakemake.params.top_rate)
-with atomic_path(snakemake.output[0]) as tmp:
-    table.write_parquet(tmp)
+run_dape(
+    counts=dict(snakemake.input.items()),
+    dape=snakemake.output.dape,
+    filter_rate=snakemake.params.filter_rate,
+    top_rate=snakemake.params.top_rate,
+)

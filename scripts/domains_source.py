@@ -1,7 +1,11 @@
-"""Rules domains_synthetic, domains_folder, domains_hf: one source of a domain (lmscope.domains.prepare)."""
-from lmscope.domains import prepare
+"""Rules domains_synthetic, domains_folder, domains_hf: one source of a domain (lmscope.mmneuron.domains.run_source)."""
 from lmscope.logs import log_to
+from lmscope.mmneuron.domains import run_source
 
 log_to(snakemake.log[0])
-prepare(snakemake.wildcards.domain, snakemake.params.source,
-        f"{snakemake.params.source['kind']}{snakemake.wildcards.index}", snakemake.output[0])
+run_source(
+    source=snakemake.params.source,
+    source_samples=snakemake.output.source_samples,
+    domain=snakemake.wildcards.domain,
+    index=snakemake.wildcards.index,
+)

@@ -1,11 +1,24 @@
-"""Rules fig3 / fig6: example features with highlighted texts at three checkpoints (lmscope.examples.run)."""
-from lmscope.examples import run
+"""Rules fig3 / fig6: example features with highlighted texts at three checkpoints
+(lmscope.sae_checkpoints.feature_cards)."""
 from lmscope.logs import log_to
+from lmscope.sae_checkpoints.feature_cards import run
 
 log_to(snakemake.log[0])
-i, o, p = snakemake.input, snakemake.output, snakemake.params
-tables = ("contexts", "features", "language", "granularity")
-stage_inputs = {stage: {"checkpoint": ckpt, **{t: i[f"{stage}_{t}"] for t in tables}} for stage, ckpt in p.stages.items()}
-title = {"fig3": "Example SAE features", "fig6": "More example SAE features"}[snakemake.wildcards.fig]
-run(stage_inputs, i.documents, i.tokens, p.tokenizer, o.html, o.pdf, o.csv, title, p.n_features, p.texts, p.seed,
-    p.pinned)
+run(
+    contexts=snakemake.input.contexts,
+    features=snakemake.input.features,
+    language=snakemake.input.language,
+    granularity=snakemake.input.granularity,
+    documents=snakemake.input.documents,
+    tokens=snakemake.input.tokens,
+    html_page=snakemake.output.html_page,
+    pdf=snakemake.output.pdf,
+    csv=snakemake.output.csv,
+    stages=snakemake.params.stages,
+    n_features=snakemake.params.n_features,
+    texts=snakemake.params.texts,
+    seed=snakemake.params.seed,
+    pinned=snakemake.params.pinned,
+    tokenizer=snakemake.params.tokenizer,
+    fig=snakemake.wildcards.fig,
+)

@@ -1,14 +1,24 @@
-"""Rule extract_activations: one layer of one checkpoint on every split (lmscope.activations.run)."""
-import torch
-
-from lmscope.activations import run
+"""Rule extract_activations: one layer of one checkpoint on every split (lmscope.sae_checkpoints.activations)."""
 from lmscope.logs import log_to
+from lmscope.sae_checkpoints.activations import run
 
 log_to(snakemake.log[0])
-torch.set_num_threads(snakemake.threads)
-p, out = snakemake.params, snakemake.output
-stores = {split: out[split] for split in ("train", "validation", "test")}
-run(snakemake.input.tokens, stores, p.checkpoint, p.layer, out.throughput,
-    device=p.device, dtype=p.dtype, normalize=p.normalize, store_dtype=p.store_dtype,
-    compression=p.compression, batch_size=p.batch_size,
-    model_name=snakemake.wildcards.model, corpus=p.corpus, key=p.key)
+run(
+    tokens=snakemake.input.tokens,
+    train=snakemake.output.train,
+    validation=snakemake.output.validation,
+    test=snakemake.output.test,
+    throughput=snakemake.output.throughput,
+    checkpoint=snakemake.params.checkpoint,
+    layer=snakemake.params.layer,
+    key=snakemake.params.key,
+    corpus=snakemake.params.corpus,
+    normalize=snakemake.params.normalize,
+    store_dtype=snakemake.params.store_dtype,
+    compression=snakemake.params.compression,
+    batch_size=snakemake.params.batch_size,
+    device=snakemake.params.device,
+    dtype=snakemake.params.dtype,
+    model=snakemake.wildcards.model,
+    threads=snakemake.threads,
+)

@@ -1,7 +1,11 @@
-"""Rule fig2: test reconstruction MSE against n/d and K (lmscope.plots.fig2)."""
+"""Rule fig2: test reconstruction MSE against n/d and K (lmscope.sae_checkpoints.figures)."""
 from lmscope.logs import log_to
-from lmscope.plots import fig2, read_fig2_points
+from lmscope.sae_checkpoints.figures import run_fig2
 
 log_to(snakemake.log[0])
-fig2(read_fig2_points(snakemake.params.points, snakemake.input.metrics), snakemake.output.pdf,
-     snakemake.output.csv)
+run_fig2(
+    metrics=snakemake.input.metrics,
+    pdf=snakemake.output.pdf,
+    csv=snakemake.output.csv,
+    points=snakemake.params.points,
+)

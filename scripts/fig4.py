@@ -1,9 +1,10 @@
-"""Rule fig4: language-tendency shares per checkpoint (lmscope.plots.fig4)."""
-import polars as pl
-
+"""Rule fig4: language-tendency shares per checkpoint (lmscope.sae_checkpoints.figures)."""
 from lmscope.logs import log_to
-from lmscope.plots import fig4
+from lmscope.sae_checkpoints.figures import run_fig4
 
 log_to(snakemake.log[0])
-fig4([row for path in snakemake.input.tallies for row in pl.read_csv(path).to_dicts()], snakemake.output.pdf,
-     snakemake.output.csv)
+run_fig4(
+    tallies=snakemake.input.tallies,
+    pdf=snakemake.output.pdf,
+    csv=snakemake.output.csv,
+)

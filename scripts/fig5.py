@@ -1,10 +1,11 @@
-"""Rule fig5: granularity shares per checkpoint (lmscope.granularity.tally, lmscope.plots.fig5)."""
-import polars as pl
-
-from lmscope.granularity import tally
+"""Rule fig5: granularity shares per checkpoint (lmscope.sae_checkpoints.figures)."""
 from lmscope.logs import log_to
-from lmscope.plots import fig5
+from lmscope.sae_checkpoints.figures import run_fig5
 
 log_to(snakemake.log[0])
-rows = [tally(pl.read_parquet(path), ckpt) for ckpt, path in zip(snakemake.params.checkpoints, snakemake.input.tables)]
-fig5(rows, snakemake.output.pdf, snakemake.output.csv)
+run_fig5(
+    tables=snakemake.input.tables,
+    pdf=snakemake.output.pdf,
+    csv=snakemake.output.csv,
+    checkpoints=snakemake.params.checkpoints,
+)

@@ -1,11 +1,11 @@
-"""Rule granularity_agreement: people's labels against the classifier, Cohen's kappa per checkpoint."""
-import polars as pl
-
-from lmscope.atomic import atomic_path
-from lmscope.granularity import agreement
+"""Rule granularity_agreement: people's labels against the classifier, Cohen's kappa per checkpoint
+(lmscope.sae_checkpoints.granularity_table)."""
 from lmscope.logs import log_to
+from lmscope.sae_checkpoints.granularity_table import run_agreement
 
 log_to(snakemake.log[0])
-rows = [agreement(pl.read_parquet(path), ckpt) for ckpt, path in zip(snakemake.params.checkpoints, snakemake.input.tables)]
-with atomic_path(snakemake.output[0]) as tmp:
-    pl.DataFrame(rows).write_csv(tmp)
+run_agreement(
+    tables=snakemake.input.tables,
+    csv=snakemake.output.csv,
+    checkpoints=snakemake.params.checkpoints,
+)

@@ -1,8 +1,17 @@
-"""Rule language_tendency: the 90% rule per feature and the checkpoint's tally (lmscope.language.run)."""
-from lmscope.language import run
+"""Rule language_tendency: the 90% rule per feature and the checkpoint's tally (lmscope.sae_checkpoints.language)."""
 from lmscope.logs import log_to
+from lmscope.sae_checkpoints.language import run
 
 log_to(snakemake.log[0])
-i, o, p = snakemake.input, snakemake.output, snakemake.params
-run(i.contexts, i.features, i.documents, o.table, o.tally, snakemake.wildcards.ckpt, threshold=p.threshold,
-    by=p.by, tokens_path=i.tokens, tokenizer_source=p.tokenizer)
+run(
+    contexts=snakemake.input.contexts,
+    features=snakemake.input.features,
+    documents=snakemake.input.documents,
+    tokens=snakemake.input.tokens,
+    language=snakemake.output.language,
+    tally_csv=snakemake.output.tally_csv,
+    threshold=snakemake.params.threshold,
+    by=snakemake.params.by,
+    tokenizer=snakemake.params.tokenizer,
+    ckpt=snakemake.wildcards.ckpt,
+)

@@ -1,11 +1,17 @@
-"""Rule logit_lens: one VLM on one domain's validation questions (lmscope.lens.run)."""
-import torch
-
-from lmscope.lens import run
+"""Rule logit_lens: one VLM on one domain's validation questions (lmscope.mmneuron.logit_lens.run)."""
 from lmscope.logs import log_to
+from lmscope.mmneuron.logit_lens import run
 
 log_to(snakemake.log[0])
-torch.set_num_threads(snakemake.threads)
-p = snakemake.params
-run(p.model, f"{snakemake.input.samples}/validation.parquet", snakemake.output[0], p.role, p.samples, p.layers,
-    p.top_k, p.device, p.dtype)
+run(
+    samples=snakemake.input.samples,
+    lens=snakemake.output.lens,
+    model=snakemake.params.model,
+    role=snakemake.params.role,
+    n_samples=snakemake.params.n_samples,
+    layers=snakemake.params.layers,
+    top_k=snakemake.params.top_k,
+    device=snakemake.params.device,
+    dtype=snakemake.params.dtype,
+    threads=snakemake.threads,
+)

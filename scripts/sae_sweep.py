@@ -1,10 +1,15 @@
-"""Rule sae_sweep: one (n/d, K) point of fig2, metrics only (lmscope.sae_train.run)."""
-import torch
-
+"""Rule sae_sweep: one (n/d, K) point of fig2, metrics only (lmscope.sae_checkpoints.sae_training)."""
 from lmscope.logs import log_to
-from lmscope.sae_train import run
+from lmscope.sae_checkpoints.sae_training import run_sweep
 
 log_to(snakemake.log[0])
-torch.set_num_threads(snakemake.threads)
-i, p = snakemake.input, snakemake.params
-run(i.train, i.validation, i.test, snakemake.output[0], p.state, p.train, p.device, metrics_only=True)
+run_sweep(
+    train=snakemake.input.train,
+    validation=snakemake.input.validation,
+    test=snakemake.input.test,
+    metrics=snakemake.output.metrics,
+    state=snakemake.params.state,
+    training=snakemake.params.training,
+    device=snakemake.params.device,
+    threads=snakemake.threads,
+)

@@ -1,7 +1,12 @@
-"""Rule token_vectors: the final checkpoint's vector of each unit of text (lmscope.token_vectors.run)."""
+"""Rule token_vectors: the final checkpoint's vector of each unit of text (lmscope.sae_checkpoints.token_vectors)."""
 from lmscope.logs import log_to
-from lmscope.token_vectors import run
+from lmscope.sae_checkpoints.token_vectors import run
 
 log_to(snakemake.log[0])
-i, p = snakemake.input, snakemake.params
-run(i.test, i.tokens, p.tokenizer, snakemake.output[0], p.max_docs)
+run(
+    test=snakemake.input.test,
+    tokens=snakemake.input.tokens,
+    vectors=snakemake.output.vectors,
+    max_docs=snakemake.params.max_docs,
+    tokenizer=snakemake.params.tokenizer,
+)

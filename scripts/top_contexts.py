@@ -1,11 +1,15 @@
-"""Rule top_contexts: each feature's top texts on the test split (lmscope.features.run)."""
-import torch
-
-from lmscope.features import run
+"""Rule top_contexts: each feature's top texts on the test split (lmscope.sae_checkpoints.top_texts)."""
 from lmscope.logs import log_to
+from lmscope.sae_checkpoints.top_texts import run
 
 log_to(snakemake.log[0])
-torch.set_num_threads(snakemake.threads)
-p = snakemake.params
-run(snakemake.input.sae, snakemake.input.test, snakemake.output.contexts, snakemake.output.features,
-    top_n=p.top_n, batch_docs=p.batch_docs, device=p.device)
+run(
+    sae=snakemake.input.sae,
+    test=snakemake.input.test,
+    contexts=snakemake.output.contexts,
+    features=snakemake.output.features,
+    top_n=snakemake.params.top_n,
+    batch_docs=snakemake.params.batch_docs,
+    device=snakemake.params.device,
+    threads=snakemake.threads,
+)

@@ -1,10 +1,15 @@
-"""Rule train_sae: the checkpoint's TopK SAE over the learning-rate grid (lmscope.sae_train.run)."""
-import torch
-
+"""Rule train_sae: the checkpoint's TopK SAE over the learning-rate grid (lmscope.sae_checkpoints.sae_training)."""
 from lmscope.logs import log_to
-from lmscope.sae_train import run
+from lmscope.sae_checkpoints.sae_training import run
 
 log_to(snakemake.log[0])
-torch.set_num_threads(snakemake.threads)
-i, p = snakemake.input, snakemake.params
-run(i.train, i.validation, i.test, snakemake.output[0], p.state, p.train, p.device)
+run(
+    train=snakemake.input.train,
+    validation=snakemake.input.validation,
+    test=snakemake.input.test,
+    sae=snakemake.output.sae,
+    state=snakemake.params.state,
+    training=snakemake.params.training,
+    device=snakemake.params.device,
+    threads=snakemake.threads,
+)

@@ -11,15 +11,15 @@ rule ablation:
         judge=lambda w: DOMAINS[w.domain].get("judge"),
         generation=config["ablation"]["generation"],
         seeds=config["ablation"]["random_seeds"],
-        samples=config["ablation"]["samples"],
+        n_samples=config["ablation"]["samples"],
         device=config["device"],
         dtype=config["dtype"],
     input:
         samples="results/domains/{domain}/samples",
         dape="results/neurons/{vlm}/dape.parquet",
-        model=lambda w: trained_vlm_dir(w.vlm),
+        trained_model=lambda w: trained_vlm_dir(w.vlm),
     output:
-        directory("results/ablation/{vlm}/{domain}"),
+        ablation=directory("results/ablation/{vlm}/{domain}"),
     log:
         "results/logs/ablation/{vlm}_{domain}.log",
     benchmark:
@@ -39,13 +39,13 @@ rule ablation_tables:
         domains=list(DOMAINS),
         vlms=list(VLMS),
     input:
-        [f"results/ablation/{v}/{d}" for v in VLMS for d in DOMAINS],
+        ablation=[f"results/ablation/{v}/{d}" for v in VLMS for d in DOMAINS],
     output:
-        table2=report(
+        table2_csv=report(
             "results/figures/mmneuron/table2.csv", category="Branch B: neurons", caption="../report/table2.rst"
         ),
         table2_md="results/figures/mmneuron/table2.md",
-        table3=report(
+        table3_csv=report(
             "results/figures/mmneuron/table3.csv", category="Branch B: neurons", caption="../report/table3.rst"
         ),
         table3_md="results/figures/mmneuron/table3.md",

@@ -1,4 +1,7 @@
 # The static feature browser (issue 5): a self-contained page per checkpoint and an index across checkpoints.
+BROWSER_PAGES = {
+    model: [f"results/browser/{model}/{ckpt}.html" for ckpt in checkpoint_entries(model)] for model in MODELS
+}
 
 
 rule browser_page:
@@ -12,9 +15,9 @@ rule browser_page:
         granularity="results/features/{model}/{ckpt}/granularity.parquet",
         documents=lambda w: f"{corpus_of(w.model)}/documents.parquet",
         tokens=lambda w: f"{corpus_of(w.model)}/tokens.zarr",
-        tokenizer=lambda w: trained_tokenizer(MODELS[w.model]["corpus"]),
+        trained_tokenizer=lambda w: trained_tokenizer(MODELS[w.model]["corpus"]),
     output:
-        report(
+        page=report(
             "results/browser/{model}/{ckpt}.html",
             caption="../report/browser_page.rst",
             category="Feature browser",
@@ -38,9 +41,9 @@ rule browser_index:
         checkpoints=lambda w: list(checkpoint_entries(w.model)),
     input:
         language=lambda w: [f"results/features/{w.model}/{c}/language.parquet" for c in checkpoint_entries(w.model)],
-        pages=lambda w: browser_pages(w.model),
+        pages=lambda w: BROWSER_PAGES[w.model],
     output:
-        report(
+        index=report(
             "results/browser/{model}/index.html",
             caption="../report/browser_index.rst",
             category="Feature browser",

@@ -7,13 +7,17 @@ import shutil
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from lmscope.config import ConfigError, check, checkpoint_name, config_message, sort_keys
+from lmscope.config import ConfigError, config_message, sort_keys
+from lmscope.mmneuron import config_checks as branch_b
+from lmscope.sae_checkpoints import config_checks as branch_a
+from lmscope.sae_checkpoints.config_checks import checkpoint_name
 
 # The schema (which fills in defaults), then the checks it cannot express. Either failure stops the run with one
 # paragraph naming the key, as a WorkflowError (which Snakemake prints with its location, not a traceback).
 try:
     validate(config, "../schemas/config.schema.yaml")
-    check(config, workdir=os.getcwd())
+    branch_a.check(config, workdir=os.getcwd())
+    branch_b.check(config, workdir=os.getcwd())
 except (ConfigError, WorkflowError) as error:
     raise WorkflowError(config_message(error)) from None
 sort_keys(config)  # params then read the same whatever order a config file wrote its keys in
@@ -85,98 +89,21 @@ def checkpoint_entries(model):
     return out
 
 
-def model_key(model):
-    return f"models[{[m['name'] for m in config['models']].index(model)}]"
-
-
-def trained_model_dir(model):
-    """The training output as an input, for checkpoints of a model trained here (else nothing to wait for)."""
-    return [f"results/models/{model}"] if "train" in MODELS[model] else []
-
-
 def activation_stores(model, ckpt):
     """The three split stores of one checkpoint, by split."""
     return {split: f"results/activations/{model}/{ckpt}/{split}.zarr" for split in SPLITS}
 
 
-def sae_params(expansion=None, k=None):
-    """The sae config block as the trainer takes it; the sweep overrides n/d and K."""
-    params = {key: value for key, value in config["sae"].items() if key != "sweep"}
-    if expansion is not None:
-        params.update(expansion_factor=expansion, k=k)
-    return params
-
-
 FIGURE_MODEL = config["models"][0]["name"]  # fig2 is drawn for the first model, at its final checkpoint
-FINAL_CKPT = checkpoint_name(config["models"][0]["checkpoints"][-1])
-
-
-def sweep_grid():
-    return [(e, k) for e in config["sae"]["sweep"]["expansion_factors"] for k in config["sae"]["sweep"]["k"]]
-
-
-def sweep_metrics(expansion, k):
-    """The metrics of one fig2 point: the checkpoint's own SAE where the point is the main setting."""
-    if (expansion, k) == (config["sae"]["expansion_factor"], config["sae"]["k"]):
-        return f"results/sae/{FIGURE_MODEL}/{FINAL_CKPT}"
-    return f"results/sae/{FIGURE_MODEL}/sweep/{FINAL_CKPT}/x{expansion}_k{k}.json"
-
-
-def language_tallies():
-    """fig4's inputs: the first model's tally per checkpoint, in training (config) order."""
-    return [f"results/features/{FIGURE_MODEL}/{ckpt}/language_tally.csv" for ckpt in checkpoint_entries(FIGURE_MODEL)]
-
-
-def example_stages():
-    """fig3 / fig6: {stage: checkpoint} — the first model's early, middle and final checkpoint."""
-    from lmscope.examples import stage_checkpoints
-
-    return stage_checkpoints(list(checkpoint_entries(FIGURE_MODEL)))
-
-
-def example_inputs(wildcards):
-    """Per stage, the checkpoint's contexts, statistics, language and granularity tables, named {stage}_{table}."""
-    out = {}
-    for stage, ckpt in example_stages().items():
-        d = f"results/features/{FIGURE_MODEL}/{ckpt}"
-        out.update(
-            {
-                f"{stage}_contexts": f"{d}/contexts.parquet",
-                f"{stage}_features": f"{d}/features.parquet",
-                f"{stage}_language": f"{d}/language.parquet",
-                f"{stage}_granularity": f"{d}/granularity.parquet",
-            }
-        )
-    return out
 
 
 def corpus_of(model):
     return corpus_dir(MODELS[model]["corpus"])
 
 
-def browser_pages(model):
-    return [f"results/browser/{model}/{ckpt}.html" for ckpt in checkpoint_entries(model)]
-
-
-def final_checkpoint(model):
-    return list(checkpoint_entries(model))[-1]
-
-
-def granularity_tables():
-    """fig5's inputs: the first model's granularity table per checkpoint, in training order."""
-    return [f"results/features/{FIGURE_MODEL}/{c}/granularity.parquet" for c in checkpoint_entries(FIGURE_MODEL)]
-
-
 def labelled_checkpoints():
     """The first model's checkpoints with a filled labelling sheet (granularity.sheets), in training order."""
     return [c for c in checkpoint_entries(FIGURE_MODEL) if c in config["granularity"]["sheets"]]
-
-
-def people_sheet(wildcards):
-    """The filled labelling sheet of this checkpoint as an input named people (none when not given)."""
-    if wildcards.model == FIGURE_MODEL and wildcards.ckpt in config["granularity"]["sheets"]:
-        return {"people": config["granularity"]["sheets"][wildcards.ckpt]}
-    return {}
 
 
 def has_planted_concepts(corpus):
@@ -187,22 +114,6 @@ def has_planted_concepts(corpus):
 def corpus_outputs(corpus):
     d = corpus_dir(corpus)
     return [f"{d}/documents.parquet", f"{d}/tokens.zarr", f"{d}/concepts.parquet", f"{d}/stats.json"]
-
-
-def domain_source(domain, index):
-    """One source of a domain as its rule takes it."""
-    return DOMAINS[domain]["sources"][int(index)]
-
-
-def domain_source_dirs(domain):
-    """Every source of a domain, prepared by the rule of its kind, in config order."""
-    return [f"results/domains/{domain}/sources/{s['kind']}{i}" for i, s in enumerate(DOMAINS[domain]["sources"])]
-
-
-def folder_records(domain, index):
-    """A folder source's records file, so that editing it reprepares the domain."""
-    source = domain_source(domain, index)
-    return os.path.join(source["path"], source["records"])
 
 
 def vlm_entry(vlm):

@@ -33,9 +33,9 @@ rule corpus_tokenizer:
         vocab_size=lambda w: CORPORA[w.corpus]["tokenizer"]["vocab_size"],
         min_frequency=lambda w: CORPORA[w.corpus]["tokenizer"]["min_frequency"],
     input:
-        documents="results/corpus/{corpus}/sources.parquet",
+        sources="results/corpus/{corpus}/sources.parquet",
     output:
-        directory("results/corpus/{corpus}/tokenizer"),
+        tokenizer=directory("results/corpus/{corpus}/tokenizer"),
     log:
         "results/logs/corpus_tokenizer/{corpus}.log",
     benchmark:
@@ -59,9 +59,9 @@ rule corpus_tokens:
         seed=lambda w: CORPORA[w.corpus]["seed"],
         key=lambda w: CORPUS_KEY[w.corpus],
     input:
-        documents="results/corpus/{corpus}/sources.parquet",
+        sources="results/corpus/{corpus}/sources.parquet",
         spans="results/corpus/{corpus}/spans.parquet",
-        tokenizer=lambda w: trained_tokenizer(w.corpus),
+        trained_tokenizer=lambda w: trained_tokenizer(w.corpus),
     output:
         documents="results/corpus/{corpus}/documents.parquet",
         tokens=directory("results/corpus/{corpus}/tokens.zarr"),

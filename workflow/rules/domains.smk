@@ -1,12 +1,23 @@
 # Branch B, stage 1 (METHODS B2): visual question answering samples per image domain. One rule per source kind
 # writes results/domains/{domain}/sources/{kind}{index}; domains_merge concatenates a domain's sources.
+# Lookups of this file: every source of a domain as the rule of its kind writes it, in config order, and each folder
+# source's records file (an input, so that editing it reprepares the domain).
+SOURCE_DIRS = {
+    d: [f"results/domains/{d}/sources/{s['kind']}{i}" for i, s in enumerate(DOMAINS[d]["sources"])] for d in DOMAINS
+}
+FOLDER_RECORDS = {
+    (d, str(i)): os.path.join(s["path"], s["records"])
+    for d in DOMAINS
+    for i, s in enumerate(DOMAINS[d]["sources"])
+    if s["kind"] == "folder"
+}
 
 
 rule domains_synthetic:
     params:
-        source=lambda w: domain_source(w.domain, w.index),
+        source=lambda w: DOMAINS[w.domain]["sources"][int(w.index)],
     output:
-        directory("results/domains/{domain}/sources/synthetic{index}"),
+        source_samples=directory("results/domains/{domain}/sources/synthetic{index}"),
     log:
         "results/logs/domains_synthetic/{domain}_{index}.log",
     benchmark:
@@ -22,11 +33,11 @@ rule domains_synthetic:
 
 rule domains_folder:
     params:
-        source=lambda w: domain_source(w.domain, w.index),
+        source=lambda w: DOMAINS[w.domain]["sources"][int(w.index)],
     input:
-        records=lambda w: folder_records(w.domain, w.index),
+        records=lambda w: FOLDER_RECORDS[(w.domain, w.index)],
     output:
-        directory("results/domains/{domain}/sources/folder{index}"),
+        source_samples=directory("results/domains/{domain}/sources/folder{index}"),
     log:
         "results/logs/domains_folder/{domain}_{index}.log",
     benchmark:
@@ -42,9 +53,9 @@ rule domains_folder:
 
 rule domains_hf:
     params:
-        source=lambda w: domain_source(w.domain, w.index),
+        source=lambda w: DOMAINS[w.domain]["sources"][int(w.index)],
     output:
-        directory("results/domains/{domain}/sources/hf{index}"),
+        source_samples=directory("results/domains/{domain}/sources/hf{index}"),
     log:
         "results/logs/domains_hf/{domain}_{index}.log",
     benchmark:
@@ -60,9 +71,9 @@ rule domains_hf:
 
 rule domains_merge:
     input:
-        lambda w: domain_source_dirs(w.domain),
+        sources=lambda w: SOURCE_DIRS[w.domain],
     output:
-        directory("results/domains/{domain}/samples"),
+        samples=directory("results/domains/{domain}/samples"),
     log:
         "results/logs/domains_merge/{domain}.log",
     benchmark:

@@ -38,8 +38,8 @@ rule language_tendency:
         documents=lambda w: f"{corpus_dir(MODELS[w.model]['corpus'])}/documents.parquet",
         tokens=lambda w: f"{corpus_dir(MODELS[w.model]['corpus'])}/tokens.zarr",
     output:
-        table="results/features/{model}/{ckpt}/language.parquet",
-        tally="results/features/{model}/{ckpt}/language_tally.csv",
+        language="results/features/{model}/{ckpt}/language.parquet",
+        tally_csv="results/features/{model}/{ckpt}/language_tally.csv",
     log:
         "results/logs/language_tendency/{model}/{ckpt}.log",
     benchmark:

@@ -1,11 +1,33 @@
 # Figures (METHODS A7): vector PDF with the numbers beside each as CSV.
+from lmscope.sae_checkpoints.stages import stage_checkpoints
+
+# Lookups of this file, all for the first model. fig2: its points (n/d, K), each one's metrics (the final
+# checkpoint's own SAE where the point is the main setting, else the sweep's JSON); fig4: the language tally
+# per checkpoint in training order; fig3 / fig6: {stage: checkpoint} (early, middle, final) and each stage's
+# tables.
+FINAL_CKPT = checkpoint_name(config["models"][0]["checkpoints"][-1])
+SWEEP_GRID = [(e, k) for e in config["sae"]["sweep"]["expansion_factors"] for k in config["sae"]["sweep"]["k"]]
+SWEEP_METRICS = [
+    (
+        f"results/sae/{FIGURE_MODEL}/{FINAL_CKPT}"
+        if (e, k) == (config["sae"]["expansion_factor"], config["sae"]["k"])
+        else f"results/sae/{FIGURE_MODEL}/sweep/{FINAL_CKPT}/x{e}_k{k}.json"
+    )
+    for e, k in SWEEP_GRID
+]
+LANGUAGE_TALLIES = [f"results/features/{FIGURE_MODEL}/{c}/language_tally.csv" for c in checkpoint_entries(FIGURE_MODEL)]
+EXAMPLE_STAGES = stage_checkpoints(list(checkpoint_entries(FIGURE_MODEL)))
+STAGE_TABLES = {
+    table: [f"results/features/{FIGURE_MODEL}/{ckpt}/{table}.parquet" for ckpt in EXAMPLE_STAGES.values()]
+    for table in ("contexts", "features", "language", "granularity")
+}
 
 
 rule fig2:
     params:
-        points=lambda w: [{"expansion_factor": e, "k": k} for e, k in sweep_grid()],
+        points=[{"expansion_factor": e, "k": k} for e, k in SWEEP_GRID],
     input:
-        metrics=lambda w: [sweep_metrics(e, k) for e, k in sweep_grid()],
+        metrics=SWEEP_METRICS,
     output:
         pdf=report("results/figures/fig2.pdf", caption="../report/fig2.rst", category="Branch A: features"),
         csv="results/figures/fig2.csv",
@@ -24,7 +46,7 @@ rule fig2:
 
 rule fig4:
     input:
-        tallies=language_tallies(),
+        tallies=LANGUAGE_TALLIES,
     output:
         pdf=report("results/figures/fig4.pdf", caption="../report/fig4.rst", category="Branch A: features"),
         csv="results/figures/fig4.csv",
@@ -44,19 +66,22 @@ rule fig4:
 rule example_features:
     # fig3 (a few features) and fig6 (more) at the early, middle and final checkpoint
     params:
-        stages=example_stages(),
+        stages=EXAMPLE_STAGES,
         n_features=lambda w: config["examples"][f"{w.fig}_features"],
         texts=config["examples"]["texts"],
         seed=config["examples"]["seed"],
         pinned=lambda w: {c: config["examples"]["pinned"][c] for c in sorted(config["examples"]["pinned"])},
         tokenizer=tokenizer_source(MODELS[FIGURE_MODEL]["corpus"]),
     input:
-        unpack(example_inputs),
+        contexts=STAGE_TABLES["contexts"],
+        features=STAGE_TABLES["features"],
+        language=STAGE_TABLES["language"],
+        granularity=STAGE_TABLES["granularity"],
         documents=f"{corpus_of(FIGURE_MODEL)}/documents.parquet",
         tokens=f"{corpus_of(FIGURE_MODEL)}/tokens.zarr",
-        tokenizer=trained_tokenizer(MODELS[FIGURE_MODEL]["corpus"]),
+        trained_tokenizer=trained_tokenizer(MODELS[FIGURE_MODEL]["corpus"]),
     output:
-        html=report("results/figures/{fig}.html", caption="../report/examples.rst", category="Branch A: features"),
+        html_page=report("results/figures/{fig}.html", caption="../report/examples.rst", category="Branch A: features"),
         pdf="results/figures/{fig}.pdf",
         csv="results/figures/{fig}.csv",
     wildcard_constraints:

@@ -1,5 +1,12 @@
 # Branch A, stage 6 (METHODS A6): semantic granularity of a sample of features per checkpoint — a labelling
 # sheet for people, an automatic classifier, its accuracy against planted truth, and fig5.
+# Lookups of this file: each model's final checkpoint (whose activations give the token vectors), the first model's
+# granularity table per checkpoint in training order (fig5), and the filled labelling sheets by checkpoint.
+FINAL_CHECKPOINT = {model: list(checkpoint_entries(model))[-1] for model in MODELS}
+GRANULARITY_TABLES = [
+    f"results/features/{FIGURE_MODEL}/{c}/granularity.parquet" for c in checkpoint_entries(FIGURE_MODEL)
+]
+PEOPLE_SHEETS = {(FIGURE_MODEL, ckpt): {"people": path} for ckpt, path in config["granularity"]["sheets"].items()}
 
 
 rule granularity_sheet:
@@ -15,10 +22,10 @@ rule granularity_sheet:
         contexts="results/features/{model}/{ckpt}/contexts.parquet",
         documents=lambda w: f"{corpus_of(w.model)}/documents.parquet",
         tokens=lambda w: f"{corpus_of(w.model)}/tokens.zarr",
-        tokenizer=lambda w: trained_tokenizer(MODELS[w.model]["corpus"]),
+        trained_tokenizer=lambda w: trained_tokenizer(MODELS[w.model]["corpus"]),
     output:
-        csv="results/features/{model}/{ckpt}/granularity_sheet.csv",
-        html="results/features/{model}/{ckpt}/granularity_sheet.html",
+        sheet="results/features/{model}/{ckpt}/granularity_sheet.csv",
+        page="results/features/{model}/{ckpt}/granularity_sheet.html",
     log:
         "results/logs/granularity_sheet/{model}/{ckpt}.log",
     benchmark:
@@ -38,11 +45,11 @@ rule token_vectors:
         max_docs=config["granularity"]["vector_docs"],
         tokenizer=lambda w: tokenizer_source(MODELS[w.model]["corpus"]),
     input:
-        test=lambda w: f"results/activations/{w.model}/{final_checkpoint(w.model)}/test.zarr",
+        test=lambda w: f"results/activations/{w.model}/{FINAL_CHECKPOINT[w.model]}/test.zarr",
         tokens=lambda w: f"{corpus_of(w.model)}/tokens.zarr",
-        tokenizer=lambda w: trained_tokenizer(MODELS[w.model]["corpus"]),
+        trained_tokenizer=lambda w: trained_tokenizer(MODELS[w.model]["corpus"]),
     output:
-        "results/features/{model}/token_vectors.parquet",
+        vectors="results/features/{model}/token_vectors.parquet",
     log:
         "results/logs/token_vectors/{model}.log",
     benchmark:
@@ -64,15 +71,15 @@ rule granularity:
         seed=config["granularity"]["seed"],
         tokenizer=lambda w: tokenizer_source(MODELS[w.model]["corpus"]),
     input:
-        unpack(people_sheet),
+        unpack(lambda w: PEOPLE_SHEETS.get((w.model, w.ckpt), {})),  # a filled sheet, when given
         sheet="results/features/{model}/{ckpt}/granularity_sheet.csv",
         contexts="results/features/{model}/{ckpt}/contexts.parquet",
         tokens=lambda w: f"{corpus_of(w.model)}/tokens.zarr",
         concepts=lambda w: f"{corpus_of(w.model)}/concepts.parquet",
         vectors="results/features/{model}/token_vectors.parquet",
-        tokenizer=lambda w: trained_tokenizer(MODELS[w.model]["corpus"]),
+        trained_tokenizer=lambda w: trained_tokenizer(MODELS[w.model]["corpus"]),
     output:
-        "results/features/{model}/{ckpt}/granularity.parquet",
+        granularity="results/features/{model}/{ckpt}/granularity.parquet",
     log:
         "results/logs/granularity/{model}/{ckpt}.log",
     benchmark:
@@ -90,7 +97,7 @@ rule fig5:
     params:
         checkpoints=lambda w: list(checkpoint_entries(FIGURE_MODEL)),
     input:
-        tables=granularity_tables(),
+        tables=GRANULARITY_TABLES,
     output:
         pdf=report("results/figures/fig5.pdf", caption="../report/fig5.rst", category="Branch A: features"),
         csv="results/figures/fig5.csv",
@@ -112,7 +119,7 @@ rule granularity_accuracy:
     params:
         checkpoints=lambda w: list(checkpoint_entries(FIGURE_MODEL)),
     input:
-        tables=granularity_tables(),
+        tables=GRANULARITY_TABLES,
     output:
         csv="results/figures/granularity_accuracy.csv",
         confusion="results/figures/granularity_confusion.csv",
@@ -141,7 +148,7 @@ rule granularity_agreement:
     input:
         tables=lambda w: [f"results/features/{FIGURE_MODEL}/{c}/granularity.parquet" for c in labelled_checkpoints()],
     output:
-        "results/figures/granularity_agreement.csv",
+        csv="results/figures/granularity_agreement.csv",
     log:
         "results/logs/granularity_agreement.log",
     benchmark:

@@ -6,16 +6,16 @@ rule logit_lens:
     params:
         model=lambda w: vlm_entry(w.vlm),
         role=lambda w: DOMAINS[w.domain]["role"],
-        samples=config["lens"]["samples"],
+        n_samples=config["lens"]["samples"],
         layers=config["lens"]["layers"],
         top_k=config["lens"]["top_k"],
         device=config["device"],
         dtype=config["dtype"],
     input:
         samples="results/domains/{domain}/samples",
-        model=lambda w: trained_vlm_dir(w.vlm),
+        trained_model=lambda w: trained_vlm_dir(w.vlm),
     output:
-        directory("results/lens/{vlm}/{domain}"),
+        lens=directory("results/lens/{vlm}/{domain}"),
     log:
         "results/logs/logit_lens/{vlm}_{domain}.log",
     benchmark:
@@ -34,9 +34,9 @@ rule logit_lens_figure:
     params:
         vlms=list(VLMS),
     input:
-        [f"results/lens/{v}/{{domain}}" for v in VLMS],
+        lens=[f"results/lens/{v}/{{domain}}" for v in VLMS],
     output:
-        report(
+        pdf=report(
             "results/figures/mmneuron/logit_lens_{domain}.pdf",
             category="Branch B: neurons",
             caption="../report/logit_lens.rst",
@@ -58,7 +58,7 @@ rule entropy_figure:
     params:
         pairs=[[v, d] for v in VLMS for d in DOMAINS],
     input:
-        [f"results/lens/{v}/{d}" for v in VLMS for d in DOMAINS],
+        lens=[f"results/lens/{v}/{d}" for v in VLMS for d in DOMAINS],
     output:
         pdf=report(
             "results/figures/mmneuron/entropy.pdf", category="Branch B: neurons", caption="../report/entropy.rst"

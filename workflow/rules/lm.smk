@@ -12,9 +12,9 @@ rule train_tinylm:
         device=config["device"],
     input:
         documents=lambda w: f"{corpus_dir(MODELS[w.model]['corpus'])}/documents.parquet",
-        tokenizer=lambda w: trained_tokenizer(MODELS[w.model]["corpus"]),
+        trained_tokenizer=lambda w: trained_tokenizer(MODELS[w.model]["corpus"]),
     output:
-        directory("results/models/{model}"),
+        checkpoints=directory("results/models/{model}"),
     log:
         "results/logs/train_tinylm/{model}.log",
     benchmark:

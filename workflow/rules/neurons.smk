@@ -11,9 +11,9 @@ rule count_neurons:
         dtype=config["dtype"],
     input:
         samples="results/domains/{domain}/samples",
-        model=lambda w: trained_vlm_dir(w.vlm),
+        trained_model=lambda w: trained_vlm_dir(w.vlm),
     output:
-        directory("results/neurons/{vlm}/{domain}/counts.zarr"),
+        counts=directory("results/neurons/{vlm}/{domain}/counts.zarr"),
     log:
         "results/logs/count_neurons/{vlm}_{domain}.log",
     benchmark:
@@ -33,9 +33,9 @@ rule dape:
         filter_rate=config["dape"]["filter_rate"],
         top_rate=config["dape"]["top_rate"],
     input:
-        unpack(lambda w: {d: f"results/neurons/{w.vlm}/{d}/counts.zarr" for d in DOMAINS}),
+        unpack(lambda w: {d: f"results/neurons/{w.vlm}/{d}/counts.zarr" for d in DOMAINS}),  # named by domain
     output:
-        "results/neurons/{vlm}/dape.parquet",
+        dape="results/neurons/{vlm}/dape.parquet",
     log:
         "results/logs/dape/{vlm}.log",
     benchmark:
@@ -51,13 +51,13 @@ rule dape:
 
 rule mmneuron_tables:
     input:
-        unpack(lambda w: {v: f"results/neurons/{v}/dape.parquet" for v in VLMS}),
+        unpack(lambda w: {v: f"results/neurons/{v}/dape.parquet" for v in VLMS}),  # named by VLM
     output:
-        table1=report(
+        table1_csv=report(
             "results/figures/mmneuron/table1.csv", category="Branch B: neurons", caption="../report/table1.rst"
         ),
         table1_md="results/figures/mmneuron/table1.md",
-        overlap="results/figures/mmneuron/overlap.csv",
+        overlap_csv="results/figures/mmneuron/overlap.csv",
         overlap_md="results/figures/mmneuron/overlap.md",
     log:
         "results/logs/mmneuron_tables/tables.log",
@@ -74,7 +74,7 @@ rule mmneuron_tables:
 
 rule neurons_by_layer:
     input:
-        unpack(lambda w: {v: f"results/neurons/{v}/dape.parquet" for v in VLMS}),
+        unpack(lambda w: {v: f"results/neurons/{v}/dape.parquet" for v in VLMS}),  # named by VLM
     output:
         pdf=report(
             "results/figures/mmneuron/neurons_by_layer.pdf",

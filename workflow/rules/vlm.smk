@@ -7,9 +7,9 @@ rule train_tinyvlm:
         train=lambda w: VLMS[w.vlm]["train"],
         roles={d: DOMAINS[d]["role"] for d in DOMAINS},
     input:
-        unpack(lambda w: {d: f"results/domains/{d}/samples" for d in DOMAINS}),
+        samples=[f"results/domains/{d}/samples" for d in DOMAINS],
     output:
-        directory("results/vlms/{vlm}"),
+        model=directory("results/vlms/{vlm}"),
     log:
         "results/logs/train_tinyvlm/{vlm}.log",
     benchmark:

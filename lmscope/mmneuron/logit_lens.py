@@ -1,0 +1,130 @@
+"""The logit lens (METHODS B5): read every layer of a VLM's language model through its own unembedding.
+
+    logits_l = lm_head(final_norm(h_l))      h_l = hidden_states[l], the output of block l (0: the embeddings)
+
+transformers returns `hidden_states[-1]` after the final norm already, so the last layer is unembedded as it is —
+normalising it twice is the classic logit-lens bug. Positions are split into image tokens (LLaVA's image token;
+InstructBLIP's query tokens, which take the image token's id in the input) and text tokens.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import torch
+
+from lmscope.atomic import atomic_path
+from lmscope.errors import InputError
+from lmscope.mmneuron.vlm_inputs import evaluation_inputs
+from lmscope.models import load_vlm, resolve_device, resolve_dtype
+
+FINAL_NORMS = ("norm", "final_layer_norm", "ln_f")
+
+
+def language_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The decoder stack whose blocks produce hidden_states: a VLM's language model, else the base model."""
+    base = model.base_model
+    inner = getattr(base, "language_model", base)
+    return getattr(inner, "model", inner)
+
+
+def final_norm(model: torch.nn.Module) -> torch.nn.Module:
+    lm = language_model(model)
+    for owner in (lm, getattr(lm, "decoder", None)):
+        for name in FINAL_NORMS:
+            module = getattr(owner, name, None) if owner is not None else None
+            if isinstance(module, torch.nn.Module):
+                return module
+    raise InputError(f"no final norm ({', '.join(FINAL_NORMS)}) found on {type(lm).__name__}")
+
+
+def lm_hidden_states(output) -> tuple[torch.Tensor, ...]:
+    """The language model's hidden states from a forward pass with output_hidden_states=True (InstructBLIP keeps
+    them in language_model_outputs; reading `hidden_states` there is what crashes the reference code)."""
+    states = getattr(output, "hidden_states", None)
+    return states if states is not None else output.language_model_outputs.hidden_states
+
+
+@torch.no_grad()
+def layer_logits(model: torch.nn.Module, hidden_states: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """[layers + 1, batch, positions, vocab]: every hidden state unembedded; the last one is already normed."""
+    norm, head = final_norm(model), model.get_output_embeddings()
+    out = [head(norm(h)) for h in hidden_states[:-1]]
+    out.append(head(hidden_states[-1]))
+    return torch.stack(out).float()
+
+
+def entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Entropy (nats) of the next-token distribution at every position."""
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    return -(logp.exp() * logp).sum(-1)
+
+
+def top_tokens(logits: torch.Tensor, k: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
+    """(probabilities, token ids) of the k most likely next tokens at every position."""
+    return torch.softmax(logits.float(), dim=-1).topk(k, dim=-1)
+
+
+def image_positions(model, input_ids: torch.Tensor) -> torch.Tensor:
+    """Positions holding image features: LLaVA's image tokens, InstructBLIP's query tokens (same id)."""
+    config = model.config
+    token = getattr(config, "image_token_id", None)
+    token = getattr(config, "image_token_index", None) if token is None else token
+    return input_ids == token
+
+
+@torch.no_grad()
+def read_sample(model, inputs, layers: list[int] | None, top_k: int) -> dict:
+    """Entropy per layer over image and text positions, and the top-k tokens at the middle image token and the
+    last text token, for one prompt."""
+    states = lm_hidden_states(model(**inputs, output_hidden_states=True))
+    chosen = layers if layers is not None else list(range(len(states)))
+    if max(chosen) >= len(states):
+        raise InputError(f"config key lens.layers: layer {max(chosen)} asked for, the model has {len(states)} "
+                         f"hidden states (0 to {len(states) - 1})")
+    all_logits = layer_logits(model, states)[chosen, 0]  # [layers, positions, vocab]
+    is_image = image_positions(model, inputs["input_ids"][0])
+    ent = entropy(all_logits)
+    image_at = int(torch.nonzero(is_image)[len(torch.nonzero(is_image)) // 2]) if is_image.any() else None
+    probs, ids = top_tokens(all_logits, top_k)
+    return {"layers": chosen, "image_entropy": ent[:, is_image].mean(-1) if is_image.any() else None,
+            "text_entropy": ent[:, ~is_image].mean(-1),
+            "top": {"image": (probs[:, image_at], ids[:, image_at]) if image_at is not None else None,
+                    "text": (probs[:, -1], ids[:, -1])}}
+
+
+def run(*, samples: str, lens: str, model: dict, role: str, n_samples: int, layers: list[int] | None, top_k: int,
+        device: str, dtype: str, threads: int) -> None:
+    """entropy.parquet (layer, tokens, entropy averaged over samples) and top_tokens.parquet (the first sample:
+    layer, tokens, rank, token, probability) in `lens`, of one VLM (`model`: {name, path} or {name, repo,
+    revision}) on the first `n_samples` validation questions of one domain's samples directory."""
+    torch.set_num_threads(threads)
+    dev = resolve_device(device)
+    dt = resolve_dtype(dtype, dev)
+    vlm, processor, family = load_vlm(model, dev, dt)
+    table = pl.read_parquet(Path(samples) / "validation.parquet").head(n_samples)
+    sums, top_rows = {}, []
+    for index, row in enumerate(table.iter_rows(named=True)):
+        read = read_sample(vlm, evaluation_inputs(family, processor, row, role, dev, dt), layers, top_k)
+        for kind in ("image", "text"):
+            if read[f"{kind}_entropy"] is not None:
+                sums.setdefault(kind, []).append(read[f"{kind}_entropy"])
+        if index == 0:
+            for kind, pair in read["top"].items():
+                if pair is None:
+                    continue
+                probs, ids = pair
+                for i, layer in enumerate(read["layers"]):
+                    for rank in range(top_k):
+                        top_rows.append({"layer": layer, "tokens": kind, "rank": rank + 1,
+                                         "token": processor.tokenizer.decode([int(ids[i, rank])]),
+                                         "probability": float(probs[i, rank])})
+    entropy_rows = [{"layer": layer, "tokens": kind, "entropy": float(value), "samples": len(values)}
+                    for kind, values in sums.items()
+                    for layer, value in zip(read["layers"], torch.stack(values).mean(0))]
+    with atomic_path(lens) as tmp:
+        Path(tmp).mkdir(parents=True)
+        pl.DataFrame(entropy_rows).write_parquet(Path(tmp) / "entropy.parquet")
+        pl.DataFrame(top_rows).write_parquet(Path(tmp) / "top_tokens.parquet")
+        (Path(tmp) / "question.txt").write_text(f"{table['id'][0]}: {table['question'][0]}\n")

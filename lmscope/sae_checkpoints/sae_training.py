@@ -1,0 +1,304 @@
+"""Train TopK SAEs on one checkpoint's activations (METHODS A3): the whole learning-rate grid side by side.
+
+Every learning rate has its own SAE, optimiser and schedule, all from the same initialisation; each batch from
+the shuffled reader is given to every one of them in turn, so the data is read once for the whole grid and
+every candidate sees exactly the batches it would have seen alone. The loop, top to bottom:
+
+    b_pre <- geometric median of a sample of training rows
+    for each batch:  for each learning rate:  loss = |x - x_hat|^2 (+ AuxK)  -> backward
+                     -> remove the gradient parallel to each decoder row -> Adam -> renormalise the rows
+    every eval_every steps: validation MSE of every candidate (the curves)
+    every checkpoint_every steps: save the whole state, so a killed job resumes where it was
+    the best candidate by validation MSE is the checkpoint's SAE; its metrics on validation and test
+
+Same seed, same data, CPU -> the same weights (and resuming gives the same weights as not stopping).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import torch
+import zarr
+from tqdm import tqdm
+
+from lmscope.atomic import atomic_path
+from lmscope.errors import InputError
+from lmscope.models import resolve_device
+from lmscope.sae_checkpoints.activation_store import CheckedStore
+from lmscope.sae_checkpoints.figures import sae_curves
+from lmscope.sae_checkpoints.sae import TopKSAE, geometric_median
+from lmscope.sae_checkpoints.shuffled_batches import ShuffledBatches
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SAETrainConfig:
+    expansion_factor: int = 16
+    k: int = 32
+    batch_tokens: int = 32768
+    warmup_steps: int = 1000
+    epochs: float = 1.0
+    lr_grid: list[float] = field(default_factory=lambda: [5e-5, 1e-4, 2e-4, 4e-4])
+    lr_schedule: str = "constant"  # after warm-up: constant | linear (to 0) | cosine (to 0)
+    encoder_bias: bool = False
+    auxk: bool = False
+    k_aux: int = 512
+    auxk_coefficient: float = 1 / 32
+    dead_tokens: int = 10_000_000  # AuxK: a latent is dead after this many tokens without firing
+    median_sample: int = 16384
+    eval_every: int = 200
+    eval_tokens: int = 65536  # validation tokens per curve point
+    checkpoint_every: int = 500
+    seed: int = 0
+
+
+def lr_factor(step: int, warmup: int, total: int, schedule: str) -> float:
+    """Multiplier of the base learning rate at `step` (0-based): linear warm-up, then the schedule."""
+    if step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant" or total <= warmup:
+        return 1.0
+    progress = (step - warmup) / (total - warmup)
+    return 1 - progress if schedule == "linear" else 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def sample_rows(store: zarr.Array, n: int, seed: int) -> torch.Tensor:
+    """About `n` training rows from whole chunks picked at random: cheap even when the store is huge."""
+    rng = np.random.default_rng(seed)
+    rows, got = [], 0
+    for c in rng.permutation(math.ceil(store.shape[0] / store.chunks[0])):
+        block = store[c * store.chunks[0]:(c + 1) * store.chunks[0]]
+        rows.append(block)
+        got += len(block)
+        if got >= n:
+            break
+    return torch.from_numpy(np.concatenate(rows)[:n].astype(np.float32))
+
+
+def sequential_batches(store_path, batch_tokens: int, device, limit: int | None = None) -> Iterator[torch.Tensor]:
+    """A split's rows in order (evaluation needs no shuffle), optionally only the first `limit`."""
+    store = CheckedStore(store_path)
+    stop = store.shape[0] if limit is None else min(limit, store.shape[0])
+    step = max(batch_tokens, store.chunks[0])
+    for start in range(0, stop, step):
+        yield torch.from_numpy(store[start:min(start + step, stop)].astype(np.float32)).to(device)
+
+
+@torch.no_grad()
+def evaluate(sae: TopKSAE, batches: Iterator[torch.Tensor]) -> dict:
+    """MSE (mean over tokens of |x - x_hat|^2), FVU = SSE / total variance, explained variance, L0 and the
+    fraction of latents that never fire on these rows."""
+    sse, n, l0 = 0.0, 0, 0.0
+    sum_x = sum_x2 = None
+    fired = None
+    for x in batches:
+        vals, idx = sae.encode(x)
+        x_hat = sae.decode(vals, idx)
+        sse += (x - x_hat).pow(2).sum().item()
+        sum_x = x.double().sum(0) if sum_x is None else sum_x + x.double().sum(0)
+        sum_x2 = x.double().pow(2).sum().item() + (sum_x2 or 0.0)
+        l0 += (vals > 0).sum().item()
+        f = torch.zeros(sae.d_sae, dtype=torch.bool, device=x.device)
+        f[idx[vals > 0]] = True
+        fired = f if fired is None else fired | f
+        n += len(x)
+    total = sum_x2 - (sum_x.pow(2).sum().item() / n)
+    fvu = sse / total
+    return {"tokens": n, "mse": sse / n, "fvu": fvu, "explained_variance": 1 - fvu, "l0": l0 / n,
+            "dead_fraction": 1 - fired.float().mean().item()}
+
+
+class Candidate:
+    """One learning rate of the grid: its SAE, optimiser and curve."""
+
+    def __init__(self, lr: float, cfg: SAETrainConfig, d_in: int, b_pre: torch.Tensor, total_steps: int, device):
+        self.lr = lr
+        d_sae = cfg.expansion_factor * d_in
+        if cfg.k > d_sae:
+            raise InputError(f"config key sae.k (or sae.sweep.k): K={cfg.k} active latents asked for, but the SAE has only {d_sae} "
+                             f"(expansion_factor {cfg.expansion_factor} x width {d_in} of the activations)")
+        self.sae = TopKSAE(d_in, d_sae, cfg.k, cfg.encoder_bias, seed=cfg.seed).to(device)
+        with torch.no_grad():
+            self.sae.b_pre.copy_(b_pre)
+        self.opt = torch.optim.Adam(self.sae.parameters(), lr=lr)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, lambda s: lr_factor(s, cfg.warmup_steps, total_steps, cfg.lr_schedule))
+        self.last_fired = torch.zeros(self.sae.d_sae, dtype=torch.long, device=device)  # tokens since firing
+
+    def step(self, x: torch.Tensor, cfg: SAETrainConfig, step: int) -> float:
+        dead = self.last_fired >= cfg.dead_tokens if cfg.auxk else None
+        vals, idx = self.sae.encode(x, dead=dead, k_aux=cfg.k_aux if cfg.auxk else 0)
+        main_vals, main_idx = vals[:, :cfg.k], idx[:, :cfg.k]
+        x_hat = self.sae.decode(main_vals, main_idx)
+        loss = (x - x_hat).pow(2).sum(-1).mean()
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"SAE loss is {loss.item()} at step {step} (lr {self.lr:g})")
+        total = loss
+        if vals.shape[1] > cfg.k:  # AuxK: dead latents reconstruct what the live ones missed (Gao et al.)
+            residual = (x - x_hat).detach()
+            aux = self.sae.decode(vals[:, cfg.k:], idx[:, cfg.k:], bias=False)
+            aux_loss = (residual - aux).pow(2).sum(-1).mean() / residual.pow(2).sum(-1).mean().clamp_min(1e-12)
+            total = loss + cfg.auxk_coefficient * torch.nan_to_num(aux_loss)
+        total.backward()
+        self.sae.remove_parallel_gradient()
+        self.opt.step()
+        self.sched.step()
+        self.opt.zero_grad(set_to_none=True)
+        self.sae.normalize_decoder()
+        with torch.no_grad():
+            fired = torch.zeros_like(self.last_fired, dtype=torch.bool)
+            fired[main_idx[main_vals > 0]] = True
+            self.last_fired = torch.where(fired, 0, self.last_fired + len(x))
+        return loss.item()
+
+    def state(self) -> dict:
+        return {"sae": self.sae.state_dict(), "opt": self.opt.state_dict(), "sched": self.sched.state_dict(),
+                "last_fired": self.last_fired}
+
+    def load_state(self, state: dict) -> None:
+        self.sae.load_state_dict(state["sae"])
+        self.opt.load_state_dict(state["opt"])
+        self.sched.load_state_dict(state["sched"])
+        self.last_fired = state["last_fired"]
+
+
+def train_grid(train_store, validation_store, cfg: SAETrainConfig, device: str | torch.device = "cpu",
+               state_path: str | Path | None = None, stop_after: int | None = None,
+               progress: Callable[[int], None] | None = None) -> tuple[list[Candidate], list[dict]]:
+    """Train one SAE per learning rate on `train_store`; return the candidates and the training log.
+
+    With `state_path`, the whole state is saved there every `checkpoint_every` steps and loaded at start when it
+    matches this configuration, so an interrupted run resumes. `stop_after` ends the run early after that many
+    steps (with the state saved): how tests simulate an interruption."""
+    device = torch.device(device)
+    reader = ShuffledBatches([train_store], cfg.batch_tokens, seed=cfg.seed, device=device)
+    steps_per_epoch = len(reader)
+    total_steps = max(1, math.ceil(cfg.epochs * steps_per_epoch))
+    d_in = reader.d
+    b_pre = geometric_median(sample_rows(reader.arrays[0], cfg.median_sample, cfg.seed)).to(device)
+    candidates = [Candidate(lr, cfg, d_in, b_pre, total_steps, device) for lr in cfg.lr_grid]
+    rows: list[dict] = []
+    start = 0
+    fingerprint = {"cfg": asdict(cfg), "train_store": str(train_store), "rows": reader.n_rows}
+    if state_path and Path(state_path).is_file():
+        state = torch.load(state_path, map_location=device, weights_only=False)
+        if state["fingerprint"] == fingerprint:
+            for cand, s in zip(candidates, state["candidates"]):
+                cand.load_state(s)
+            rows, start = state["rows"], state["step"]
+            log.info("resuming from step %d of %d (%s)", start, total_steps, state_path)
+        else:
+            log.info("ignoring %s: it was saved for another configuration", state_path)
+
+    def save_state(step: int) -> None:
+        with atomic_path(state_path) as tmp:
+            torch.save({"fingerprint": fingerprint, "step": step, "rows": rows,
+                        "candidates": [c.state() for c in candidates]}, tmp)
+
+    step = start
+    while step < total_steps:
+        epoch, skip = divmod(step, steps_per_epoch)
+        for i, x in enumerate(reader.epoch(epoch)):
+            if i < skip:
+                continue  # resuming inside an epoch: the reader is deterministic, so skip what was seen
+            losses = [cand.step(x, cfg, step) for cand in candidates]
+            step += 1
+            curve_point = step % cfg.eval_every == 0 or step == total_steps
+            for cand, loss in zip(candidates, losses):
+                val = math.nan
+                if curve_point:
+                    val = evaluate(cand.sae, sequential_batches(validation_store, cfg.batch_tokens, device,
+                                                                cfg.eval_tokens))["mse"]
+                rows.append({"step": step, "lr": cand.lr, "lr_now": cand.sched.get_last_lr()[0],
+                             "train_mse": loss, "val_mse": val})
+            if progress:
+                progress(step)
+            if state_path and (step % cfg.checkpoint_every == 0 or step == stop_after):
+                save_state(step)
+            if step == total_steps or step == stop_after:
+                break
+        if step == stop_after:
+            break
+    return candidates, rows
+
+
+def hook_name(layer: int, n_layers: int | None = None) -> str:
+    """TransformerLens's name for hidden_states[layer], as SAELens metadata expects it."""
+    if layer == 0:
+        return "blocks.0.hook_resid_pre"
+    if n_layers is not None and layer == n_layers:
+        return "ln_final.hook_normalized"
+    return f"blocks.{layer - 1}.hook_resid_post"
+
+
+def fit(train_store, validation_store, test_store, cfg: SAETrainConfig, device="cpu", state_path=None,
+        progress=None) -> tuple[Candidate, dict, list[dict]]:
+    """Train the grid and pick the candidate with the lowest validation MSE (on the whole split).
+
+    Returns the best candidate, the metrics (validation and test for every learning rate, and which won) and
+    the training log."""
+    candidates, rows = train_grid(train_store, validation_store, cfg, device, state_path, progress=progress)
+    metrics = {"lr_grid": {}, "config": asdict(cfg)}
+    for cand in candidates:
+        metrics["lr_grid"][f"{cand.lr:g}"] = {
+            split: evaluate(cand.sae, sequential_batches(store, cfg.batch_tokens, device))
+            for split, store in (("validation", validation_store), ("test", test_store))}
+    best = min(candidates, key=lambda c: metrics["lr_grid"][f"{c.lr:g}"]["validation"]["mse"])
+    metrics.update(best_lr=best.lr, **metrics["lr_grid"][f"{best.lr:g}"])
+    log.info("best learning rate %g: validation MSE %.5f, test FVU %.4f, dead %.3f", best.lr,
+             metrics["validation"]["mse"], metrics["test"]["fvu"], metrics["test"]["dead_fraction"])
+    return best, metrics, rows
+
+
+def _fit_logged(train, validation, test, state, training: dict, device: str, threads: int):
+    """fit() with the config from the schema's `sae` block, a progress bar in the job's log, on `threads`."""
+    torch.set_num_threads(threads)
+    cfg = SAETrainConfig(**training)
+    with tqdm(desc="SAE steps", mininterval=5) as bar:
+        best, metrics, rows = fit(train, validation, test, cfg, resolve_device(device), state,
+                                  progress=lambda step: bar.update())
+    return cfg, best, metrics, rows
+
+
+def _drop_state(state) -> None:
+    """The resume state, once the output it was for is complete."""
+    if state and Path(state).exists():
+        Path(state).unlink()
+
+
+def run(*, train, validation, test, sae, state, training: dict, device: str, threads: int) -> None:
+    """Rule train_sae: the checkpoint's SAE in SAELens layout, metrics.json, train_log.csv and loss.pdf, written
+    whole into the directory `sae`; the resume state (`state`) is removed once the output is complete."""
+    cfg, best, metrics, rows = _fit_logged(train, validation, test, state, training, device, threads)
+    attrs = dict(zarr.open_array(str(train), mode="r").attrs)
+    metadata = {"model_name": attrs.get("model"), "checkpoint": attrs.get("checkpoint"),
+                "checkpoint_source": attrs.get("source"), "corpus": attrs.get("corpus"),
+                "layer": attrs.get("layer"),
+                "hook_name": hook_name(attrs["layer"], attrs.get("n_layers")),
+                "context_size": attrs.get("tokens_per_doc", 64) + 1, "prepend_bos": True,
+                "bos_dropped": True, "input_l2_normalized": attrs.get("normalized"),
+                "learning_rate": best.lr, "trained_by": "lmscope"}
+    with atomic_path(sae) as tmp:
+        best.sae.save(tmp, metadata)
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        pl.DataFrame(rows).write_csv(tmp / "train_log.csv")
+        sae_curves(rows, best.lr, tmp / "loss.pdf", f"{attrs.get('model')} {attrs.get('checkpoint')}: "
+                                                     f"n/d={cfg.expansion_factor}, K={cfg.k}")
+    _drop_state(state)
+
+
+def run_sweep(*, train, validation, test, metrics, state, training: dict, device: str, threads: int) -> None:
+    """Rule sae_sweep: one (n/d, K) point of fig. 2, its metrics alone as a JSON file (`metrics`)."""
+    _, _, point_metrics, _ = _fit_logged(train, validation, test, state, training, device, threads)
+    with atomic_path(metrics) as tmp:
+        tmp.write_text(json.dumps(point_metrics, indent=2))
+    _drop_state(state)

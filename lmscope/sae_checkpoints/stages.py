@@ -1,0 +1,21 @@
+"""The stages of training that figs. 3 and 6 show: the first, the middle and the last checkpoint.
+
+A module of its own, without dependencies, because the workflow reads it while it plans (figures.smk) and every
+`snakemake` call, a dry run included, pays for what it imports.
+"""
+
+from __future__ import annotations
+
+STAGES = ("early", "middle", "final")
+
+
+def stage_checkpoints(checkpoints: list[str]) -> dict[str, str]:
+    """{stage: checkpoint}: the first, the middle and the last in training order (fewer stages when fewer
+    checkpoints exist)."""
+    picks = {"early": checkpoints[0], "middle": checkpoints[(len(checkpoints) - 1) // 2], "final": checkpoints[-1]}
+    out, seen = {}, set()
+    for stage, ckpt in picks.items():
+        if ckpt not in seen:
+            out[stage] = ckpt
+            seen.add(ckpt)
+    return out
