@@ -11,6 +11,7 @@ run(
     language=snakemake.output.language,
     tally_csv=snakemake.output.tally_csv,
     threshold=snakemake.params.threshold,
+    strict=snakemake.params.strict,
     by=snakemake.params.by,
     tokenizer=snakemake.params.tokenizer,
     ckpt=snakemake.wildcards.ckpt,

@@ -8,5 +8,6 @@ run(
     tokens=snakemake.input.tokens,
     vectors=snakemake.output.vectors,
     max_docs=snakemake.params.max_docs,
+    seed=snakemake.params.seed,
     tokenizer=snakemake.params.tokenizer,
 )

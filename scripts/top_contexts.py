@@ -1,4 +1,4 @@
-"""Rule top_contexts: each feature's top texts on the test split (lmscope.sae_checkpoints.top_texts)."""
+"""Rule top_contexts: each feature's texts on the test split, top or threshold (lmscope.sae_checkpoints.top_texts)."""
 from lmscope.logs import log_to
 from lmscope.sae_checkpoints.top_texts import run
 
@@ -10,6 +10,9 @@ run(
     features=snakemake.output.features,
     top_n=snakemake.params.top_n,
     batch_docs=snakemake.params.batch_docs,
+    selection=snakemake.params.selection,
+    threshold=snakemake.params.threshold,
+    seed=snakemake.params.seed,
     device=snakemake.params.device,
     threads=snakemake.threads,
 )

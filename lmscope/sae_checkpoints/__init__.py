@@ -7,7 +7,7 @@ The stages, in the order the workflow runs them:
     activations                    one layer's L2-normalised activations per checkpoint and split (Zarr)
     activation_store, shuffled_batches   checked reads and shuffled batches of those stores
     sae, sae_training              the TopK SAE and its learning-rate grid trained side by side
-    top_texts                      each feature's top-50 test texts
+    top_texts                      each feature's texts: its top 50, or the authors' threshold rule
     language                       language tendency (fig. 4)
     granularity, token_vectors, labelling   semantic granularity (fig. 5): planted truth, a classifier, sheets
     highlight, feature_cards, browser       texts with their activating tokens shaded: figs. 3/6 and the browser

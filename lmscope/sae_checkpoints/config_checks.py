@@ -70,6 +70,13 @@ def check(config: dict, workdir: str | Path = ".") -> None:
 
     first = config["models"][0]
     names = [checkpoint_name(c) for c in first["checkpoints"]]
+    chosen = config["examples"]["checkpoints"]
+    for i, ckpt in enumerate(chosen):
+        if ckpt not in names:
+            raise ConfigError(f"examples.checkpoints[{i}]", f"{ckpt!r} is not a checkpoint of the first model "
+                                                            f"{first['name']!r} (have {names})")
+    if [names.index(c) for c in chosen] != sorted(names.index(c) for c in chosen):
+        raise ConfigError("examples.checkpoints", f"{chosen} are not in training order ({names})")
     for ckpt in config["examples"]["pinned"]:
         if ckpt not in names:
             raise ConfigError(f"examples.pinned.{ckpt}", f"not a checkpoint of the first model "

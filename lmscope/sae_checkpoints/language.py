@@ -1,17 +1,33 @@
 """Language tendency of SAE features (METHODS A5, the paper's 4.2 and fig. 4).
 
-Each of a feature's top texts gets a language — by default its source document's, optionally the script of
-its activating token (kana or kanji: ja; Latin letters: en; digits and punctuation fall back to the
-document). A feature is "ja" when 90% or more of its texts are Japanese, "en" when 90% or more are English,
-"mixed" otherwise, and "dead" when it has no text at all. The threshold is compared exactly (as a fraction),
-so 9 of 10 is "ja" and 899 of 1000 is not.
+Each of a feature's texts gets a language, by one of three rules (`language.by`):
+
+- `document` (the default): its source document's.
+- `token`: the authors' rule (evaluate.py's detect_language, GitHub llm-jp/llm-jp-sae) on the text's activating
+  token, decoded and stripped of surrounding whitespace: ASCII letters, whitespace and "'(),.- only are en;
+  digits only take the language of the token before (recursively); anything else is ja (kana, kanji, other
+  punctuation, an empty string, the replacement character of a partial byte). A digit at the window's first
+  position takes the window's last token's language, as the authors' index idx - 1 = -1 does in Python; so the
+  walk goes backwards around the window (the tokens after BOS). A window of digits only, where their code fails
+  with an IndexError, takes the document's language. The activating token is the true argmax
+  (contexts.position, the first on ties); the authors take the first argmax of activations quantised to
+  ceil(10 x act / max), which can be an earlier token of the same tenth.
+- `script`: the activating token's script (kana or kanji: ja; Latin letters: en; digits and punctuation fall
+  back to the document).
+
+A feature is "ja" when a share `threshold` (0.9) or more of its texts are Japanese, "en" likewise, "mixed"
+otherwise, and "dead" when it has no text at all; with `strict`, the share must be strictly more (the authors'
+code; the paper's text says "90% or more"). The threshold is compared exactly (as a fraction), so 9 of 10 is
+"ja" when not strict and "mixed" when strict, and 899 of 1000 is never "ja".
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 
+import numpy as np
 import polars as pl
 import zarr
 
@@ -22,15 +38,19 @@ from lmscope.tokenizer import load_tokenizer
 TENDENCIES = ("ja", "en", "mixed", "dead")
 JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f]")
 LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
+# evaluate.py's detect_language, verbatim; "digits" is not a language but a pointer to the token before
+ENGLISH_TOKEN = re.compile(r"^[a-zA-Z\s\"\'\(\),\.\-]+$")
+DIGITS_TOKEN = re.compile(r"^[0-9]+$")
+DIGITS = "digits"
 
 
-def tendency(n_ja: int, n_en: int, n_texts: int, threshold: float = 0.9) -> str:
+def tendency(n_ja: int, n_en: int, n_texts: int, threshold: float = 0.9, strict: bool = False) -> str:
     if n_texts == 0:
         return "dead"
-    t = Fraction(str(threshold))
-    if n_ja >= t * n_texts:
+    t = Fraction(str(threshold)) * n_texts
+    if n_ja > t or (not strict and n_ja == t):
         return "ja"
-    if n_en >= t * n_texts:
+    if n_en > t or (not strict and n_en == t):
         return "en"
     return "mixed"
 
@@ -44,15 +64,39 @@ def script_language(text: str) -> str | None:
     return None
 
 
+def token_class(text: str) -> str:
+    """en, ja or DIGITS for one decoded token, as the authors' detect_language reads it."""
+    token = text.strip()
+    if ENGLISH_TOKEN.match(token):
+        return "en"
+    if DIGITS_TOKEN.match(token):
+        return DIGITS
+    return "ja"
+
+
+def token_language(window: Sequence, position: int, classify: Callable[..., str] = token_class) -> str | None:
+    """The authors' language of the token at `position` of `window` (the tokens after BOS, as texts, or as ids
+    with a `classify` that maps ids): its class, or for digits the nearest earlier token's, wrapping from the
+    first position to the last; None when every token is digits."""
+    n = len(window)
+    for step in range(n):
+        found = classify(window[(position - step) % n])
+        if found != DIGITS:
+            return found
+    return None
+
+
 def feature_languages(contexts: pl.DataFrame, documents: pl.DataFrame, d_sae: int, threshold: float = 0.9,
-                      token_text: dict[tuple[int, int], str] | None = None) -> pl.DataFrame:
+                      text_lang: dict[tuple[int, int], str | None] | None = None,
+                      strict: bool = False) -> pl.DataFrame:
     """feature, n_texts, n_ja, n_en, tendency for every feature 0..d_sae-1.
 
-    `token_text` ({(doc_id, position): decoded activating token}) switches to the token-script rule."""
+    `text_lang` ({(doc_id, position): ja | en | None}) gives each text its language by a token rule; None
+    there, or no `text_lang` at all, takes the document's."""
     langs = contexts.join(documents.select("doc_id", pl.col("lang").alias("doc_lang")), on="doc_id", how="left")
-    if token_text is not None:
+    if text_lang is not None:
         langs = langs.with_columns(pl.struct("doc_id", "position", "doc_lang").map_elements(
-            lambda r: script_language(token_text[(r["doc_id"], r["position"])]) or r["doc_lang"],
+            lambda r: text_lang[(r["doc_id"], r["position"])] or r["doc_lang"],
             return_dtype=pl.String).alias("lang"))
     else:
         langs = langs.rename({"doc_lang": "lang"})
@@ -63,7 +107,27 @@ def feature_languages(contexts: pl.DataFrame, documents: pl.DataFrame, d_sae: in
              .fill_null(0)
              .with_columns(pl.col("n_texts", "n_ja", "n_en").cast(pl.Int32)))
     return table.with_columns(pl.struct("n_ja", "n_en", "n_texts").map_elements(
-        lambda r: tendency(r["n_ja"], r["n_en"], r["n_texts"], threshold), return_dtype=pl.String).alias("tendency"))
+        lambda r: tendency(r["n_ja"], r["n_en"], r["n_texts"], threshold, strict),
+        return_dtype=pl.String).alias("tendency"))
+
+
+def token_languages(pairs: pl.DataFrame, tokens, tokenizer: dict, by: str) -> dict[tuple[int, int], str | None]:
+    """{(doc_id, position): language} of each text's activating token by the `token` or `script` rule, the ids
+    read from the corpus's tokens.zarr (column 0 is BOS) and each distinct id decoded once."""
+    if pairs.is_empty():
+        return {}
+    tok = load_tokenizer(tokenizer)
+    first, last = pairs["doc_id"].min(), pairs["doc_id"].max()
+    ids = zarr.open_array(str(tokens), mode="r")[first:last + 1, 1:]  # one read, BOS dropped
+    keys = list(pairs.iter_rows())
+    if by == "script":
+        id_of = {(d, p): int(ids[d - first, p]) for d, p in keys}
+        text_of = {i: tok.decode([i]) for i in set(id_of.values())}
+        return {key: script_language(text_of[i]) for key, i in id_of.items()}
+    # a digit sends the rule to earlier tokens, so classify every distinct id of the texts' windows
+    windows = {d: ids[d - first].tolist() for d in np.unique(pairs["doc_id"].to_numpy()).tolist()}
+    class_of = {i: token_class(tok.decode([i])) for i in np.unique(list(windows.values())).tolist()}
+    return {(d, p): token_language(windows[d], p, class_of.__getitem__) for d, p in keys}
 
 
 def tally(table: pl.DataFrame, checkpoint: str) -> dict:
@@ -74,23 +138,20 @@ def tally(table: pl.DataFrame, checkpoint: str) -> dict:
             **{f"share_{t}": counts[t] / live if live else 0.0 for t in ("ja", "en", "mixed")}}
 
 
-def run(*, contexts, features, documents, tokens, language, tally_csv, threshold: float, by: str, tokenizer: dict,
-        ckpt: str) -> None:
+def run(*, contexts, features, documents, tokens, language, tally_csv, threshold: float, strict: bool, by: str,
+        tokenizer: dict, ckpt: str) -> None:
     """Rule language_tendency: language.parquet (`language`) and a one-row tally CSV for one checkpoint. With
-    `by: token` the activating token's script decides (its id read from `tokens`, decoded with `tokenizer`)."""
+    `by: token` or `by: script` the activating token decides (its id read from `tokens`, decoded with
+    `tokenizer`)."""
     context_table = pl.read_parquet(contexts, columns=["feature", "doc_id", "position"])
     d_sae = pl.read_parquet(features, columns=["feature"]).height
-    token_text = None
-    if by == "token":
-        tok = load_tokenizer(tokenizer)
-        pairs = context_table.select("doc_id", "position").unique()
-        first, last = pairs["doc_id"].min(), pairs["doc_id"].max()
-        ids = zarr.open_array(str(tokens), mode="r")[first:last + 1]  # one read; column 0 is BOS
-        id_of = {(d, p): int(ids[d - first, p + 1]) for d, p in pairs.iter_rows()}
-        text_of = {i: tok.decode([i]) for i in set(id_of.values())}  # each distinct token decoded once
-        token_text = {key: text_of[i] for key, i in id_of.items()}
+    text_lang = None
+    if by in ("token", "script"):
+        text_lang = token_languages(context_table.select("doc_id", "position").unique(), tokens, tokenizer, by)
+    elif by != "document":
+        raise ValueError(f"language.by must be document, token or script, got {by!r}")
     table = feature_languages(context_table, pl.read_parquet(documents, columns=["doc_id", "lang"]), d_sae,
-                              threshold, token_text)
+                              threshold, text_lang, strict)
     with atomic_path(language) as tmp:
         table.write_parquet(tmp)
     write_csv([tally(table, ckpt)], tally_csv)

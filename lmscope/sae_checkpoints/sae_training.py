@@ -11,6 +11,11 @@ every candidate sees exactly the batches it would have seen alone. The loop, top
     every checkpoint_every steps: save the whole state, so a killed job resumes where it was
     the best candidate by validation MSE is the checkpoint's SAE; its metrics on validation and test
 
+A learning rate whose loss becomes NaN or inf leaves the grid at that step (a warning, and metrics["diverged"]):
+one rate too high should not lose the others; the job fails only when every rate diverges. The curve points
+measure a fixed seeded sample of whole validation documents drawn evenly across the split, not its first rows:
+a split is ordered by source, and with one source per language its first rows are all one language.
+
 Same seed, same data, CPU -> the same weights (and resuming gives the same weights as not stopping).
 """
 
@@ -84,11 +89,33 @@ def sample_rows(store: zarr.Array, n: int, seed: int) -> torch.Tensor:
     return torch.from_numpy(np.concatenate(rows)[:n].astype(np.float32))
 
 
-def sequential_batches(store_path, batch_tokens: int, device, limit: int | None = None) -> Iterator[torch.Tensor]:
-    """A split's rows in order (evaluation needs no shuffle), optionally only the first `limit`."""
+def eval_batch(store: CheckedStore, batch_tokens: int) -> int:
+    """Rows per evaluation batch: a training batch, or one chunk when chunks are larger."""
+    return max(batch_tokens, store.chunks[0])
+
+
+def curve_sample(store: CheckedStore, eval_tokens: int, seed: int) -> torch.Tensor:
+    """The validation rows every curve point is measured on (float32, on the CPU): all rows in order when
+    `eval_tokens` covers the split, else eval_tokens // tokens_per_doc whole documents (at least one; rows
+    doc × T .. (doc + 1) × T, T the store's attrs["tokens_per_doc"], 1 when absent) drawn with `seed`, in document
+    order. Read once and held in memory: eval_tokens × d × 4 bytes (the default 65,536 rows: 256 KiB per
+    dimension, 512 MiB at d = 2,048)."""
+    n_rows = store.shape[0]
+    if eval_tokens >= n_rows:
+        return torch.from_numpy(np.asarray(store[:], dtype=np.float32))
+    per_doc = int(store.attrs.get("tokens_per_doc", 1))
+    n_docs = n_rows // per_doc
+    docs = np.sort(np.random.default_rng(seed).choice(n_docs, size=min(n_docs, max(1, eval_tokens // per_doc)),
+                                                      replace=False))
+    rows = (docs[:, None] * per_doc + np.arange(per_doc)).ravel()
+    return torch.from_numpy(np.asarray(store[rows], dtype=np.float32))  # orthogonal: each chunk decoded once
+
+
+def sequential_batches(store_path, batch_tokens: int, device) -> Iterator[torch.Tensor]:
+    """A split's rows in order (evaluation needs no shuffle), in batches of `eval_batch` rows."""
     store = CheckedStore(store_path)
-    stop = store.shape[0] if limit is None else min(limit, store.shape[0])
-    step = max(batch_tokens, store.chunks[0])
+    stop = store.shape[0]
+    step = eval_batch(store, batch_tokens)
     for start in range(0, stop, step):
         yield torch.from_numpy(store[start:min(start + step, stop)].astype(np.float32)).to(device)
 
@@ -133,15 +160,18 @@ class Candidate:
         self.sched = torch.optim.lr_scheduler.LambdaLR(
             self.opt, lambda s: lr_factor(s, cfg.warmup_steps, total_steps, cfg.lr_schedule))
         self.last_fired = torch.zeros(self.sae.d_sae, dtype=torch.long, device=device)  # tokens since firing
+        self.diverged_at: int | None = None  # the step (as train_log.csv counts) whose loss was NaN or inf
 
-    def step(self, x: torch.Tensor, cfg: SAETrainConfig, step: int) -> float:
+    def step(self, x: torch.Tensor, cfg: SAETrainConfig) -> float:
+        """One update on batch `x`; the batch's MSE. A non-finite MSE is returned without an update: the
+        caller drops the candidate."""
         dead = self.last_fired >= cfg.dead_tokens if cfg.auxk else None
         vals, idx = self.sae.encode(x, dead=dead, k_aux=cfg.k_aux if cfg.auxk else 0)
         main_vals, main_idx = vals[:, :cfg.k], idx[:, :cfg.k]
         x_hat = self.sae.decode(main_vals, main_idx)
         loss = (x - x_hat).pow(2).sum(-1).mean()
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"SAE loss is {loss.item()} at step {step} (lr {self.lr:g})")
+            return loss.item()
         total = loss
         if vals.shape[1] > cfg.k:  # AuxK: dead latents reconstruct what the live ones missed (Gao et al.)
             residual = (x - x_hat).detach()
@@ -176,9 +206,11 @@ def train_grid(train_store, validation_store, cfg: SAETrainConfig, device: str |
                progress: Callable[[int], None] | None = None) -> tuple[list[Candidate], list[dict]]:
     """Train one SAE per learning rate on `train_store`; return the candidates and the training log.
 
-    With `state_path`, the whole state is saved there every `checkpoint_every` steps and loaded at start when it
-    matches this configuration, so an interrupted run resumes. `stop_after` ends the run early after that many
-    steps (with the state saved): how tests simulate an interruption."""
+    A candidate whose loss becomes NaN or inf stops there (its `diverged_at` is set, its log rows end the step
+    before); when every one has, an InputError names sae.lr_grid. With `state_path`, the whole state is saved
+    there every `checkpoint_every` steps and loaded at start when it matches this configuration, so an
+    interrupted run resumes. `stop_after` ends the run early after that many steps (with the state saved): how
+    tests simulate an interruption."""
     device = torch.device(device)
     reader = ShuffledBatches([train_store], cfg.batch_tokens, seed=cfg.seed, device=device)
     steps_per_epoch = len(reader)
@@ -186,14 +218,19 @@ def train_grid(train_store, validation_store, cfg: SAETrainConfig, device: str |
     d_in = reader.d
     b_pre = geometric_median(sample_rows(reader.arrays[0], cfg.median_sample, cfg.seed)).to(device)
     candidates = [Candidate(lr, cfg, d_in, b_pre, total_steps, device) for lr in cfg.lr_grid]
+    validation = CheckedStore(validation_store)
+    curve = curve_sample(validation, cfg.eval_tokens, cfg.seed).to(device).split(eval_batch(validation,
+                                                                                              cfg.batch_tokens))
     rows: list[dict] = []
     start = 0
     fingerprint = {"cfg": asdict(cfg), "train_store": str(train_store), "rows": reader.n_rows}
     if state_path and Path(state_path).is_file():
         state = torch.load(state_path, map_location=device, weights_only=False)
         if state["fingerprint"] == fingerprint:
-            for cand, s in zip(candidates, state["candidates"]):
+            for cand, s, diverged_at in zip(candidates, state["candidates"],
+                                            state.get("diverged_at", [None] * len(candidates))):
                 cand.load_state(s)
+                cand.diverged_at = diverged_at
             rows, start = state["rows"], state["step"]
             log.info("resuming from step %d of %d (%s)", start, total_steps, state_path)
         else:
@@ -202,7 +239,8 @@ def train_grid(train_store, validation_store, cfg: SAETrainConfig, device: str |
     def save_state(step: int) -> None:
         with atomic_path(state_path) as tmp:
             torch.save({"fingerprint": fingerprint, "step": step, "rows": rows,
-                        "candidates": [c.state() for c in candidates]}, tmp)
+                        "candidates": [c.state() for c in candidates],
+                        "diverged_at": [c.diverged_at for c in candidates]}, tmp)
 
     step = start
     while step < total_steps:
@@ -210,14 +248,26 @@ def train_grid(train_store, validation_store, cfg: SAETrainConfig, device: str |
         for i, x in enumerate(reader.epoch(epoch)):
             if i < skip:
                 continue  # resuming inside an epoch: the reader is deterministic, so skip what was seen
-            losses = [cand.step(x, cfg, step) for cand in candidates]
+            alive = [cand for cand in candidates if cand.diverged_at is None]
+            losses = [cand.step(x, cfg) for cand in alive]
             step += 1
+            for cand, loss in zip(alive, losses):
+                if not math.isfinite(loss):
+                    cand.diverged_at = step
+                    log.warning("learning rate %g diverged at step %d (SAE loss %s): dropped from the grid",
+                                cand.lr, step, loss)
+            if all(cand.diverged_at is not None for cand in candidates):
+                where = ", ".join(f"lr {c.lr:g} at step {c.diverged_at}" for c in candidates)
+                raise InputError(f"config key sae.lr_grid: every learning rate diverged (the SAE loss became NaN or "
+                                 f"inf: {where}); lower them, or, if even small rates diverge, check the activation "
+                                 f"store for non-finite values")
             curve_point = step % cfg.eval_every == 0 or step == total_steps
-            for cand, loss in zip(candidates, losses):
+            for cand, loss in zip(alive, losses):
+                if cand.diverged_at is not None:
+                    continue  # its rows end the step before
                 val = math.nan
                 if curve_point:
-                    val = evaluate(cand.sae, sequential_batches(validation_store, cfg.batch_tokens, device,
-                                                                cfg.eval_tokens))["mse"]
+                    val = evaluate(cand.sae, iter(curve))["mse"]
                 rows.append({"step": step, "lr": cand.lr, "lr_now": cand.sched.get_last_lr()[0],
                              "train_mse": loss, "val_mse": val})
             if progress:
@@ -244,10 +294,14 @@ def fit(train_store, validation_store, test_store, cfg: SAETrainConfig, device="
         progress=None) -> tuple[Candidate, dict, list[dict]]:
     """Train the grid and pick the candidate with the lowest validation MSE (on the whole split).
 
-    Returns the best candidate, the metrics (validation and test for every learning rate, and which won) and
-    the training log."""
+    Returns the best candidate, the metrics (validation and test for every learning rate that did not diverge,
+    which won and, only when some did, "diverged": {lr: step}) and the training log."""
     candidates, rows = train_grid(train_store, validation_store, cfg, device, state_path, progress=progress)
     metrics = {"lr_grid": {}, "config": asdict(cfg)}
+    diverged = {f"{c.lr:g}": c.diverged_at for c in candidates if c.diverged_at is not None}
+    if diverged:  # absent otherwise: a grid where every rate trains writes what it always did
+        metrics["diverged"] = diverged
+    candidates = [c for c in candidates if c.diverged_at is None]
     for cand in candidates:
         metrics["lr_grid"][f"{cand.lr:g}"] = {
             split: evaluate(cand.sae, sequential_batches(store, cfg.batch_tokens, device))

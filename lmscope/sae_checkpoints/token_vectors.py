@@ -9,6 +9,10 @@ effect size — the texts are on average as alike as the most alike few percent 
 significance test: a feature's texts share contexts, so nearly every feature would pass a test against random
 sets of texts (measured: README, Granularity). This is evidence a real corpus has too — nothing here reads
 planted labels.
+
+The documents are a seeded sample drawn evenly across the test split, not its first ones: a split is ordered by
+source, and with one source per language its first documents are all one language, which would leave the other
+language's units without vectors.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from lmscope.atomic import atomic_path
 from lmscope.errors import InputError
 from lmscope.sae_checkpoints.activation_store import CheckedStore
 from lmscope.sae_checkpoints.granularity import unit_at
-from lmscope.sae_checkpoints.highlight import window_pieces
+from lmscope.sae_checkpoints.highlight import token_pieces
 from lmscope.sae_checkpoints.language import script_language
 from lmscope.tokenizer import load_tokenizer
 
@@ -31,21 +35,24 @@ from lmscope.tokenizer import load_tokenizer
 def unit_table(activations, tokens, tokenizer, doc_ids: list[int], doc_id_offset: int,
                tokens_per_doc: int) -> pl.DataFrame:
     """unit, lang (its script: ja, en or null), count, vector (the mean activation, float32) over the
-    positions of `doc_ids` (rows of tokens.zarr; row (doc_id − offset) × tokens_per_doc + position of the store)."""
-    pieces = window_pieces(tokenizer, tokens, doc_ids)
+    positions of `doc_ids` (rows of tokens.zarr; row (doc_id − offset) × tokens_per_doc + position of the store).
+    The documents may be spread over the split: each block of them is read with integer indexing, which decodes
+    every chunk it touches once and keeps only the documents' rows."""
     sums: dict[str, np.ndarray] = {}
     counts: dict[str, int] = defaultdict(int)
-    docs = sorted(pieces)
+    docs = np.unique(np.asarray(doc_ids, dtype=np.int64))
     for block in range(0, len(docs), 256):  # one read per block of documents, not per document
-        first, last = docs[block], docs[min(block + 256, len(docs)) - 1]
-        rows = np.asarray(activations[(first - doc_id_offset) * tokens_per_doc:
-                                      (last + 1 - doc_id_offset) * tokens_per_doc], dtype=np.float64)
-        for doc in docs[block:block + 256]:
+        ids = docs[block:block + 256]
+        windows = tokens.get_orthogonal_selection((ids, slice(1, None)))  # column 0 is BOS
+        positions = ((ids - doc_id_offset)[:, None] * tokens_per_doc + np.arange(tokens_per_doc)).ravel()
+        rows = np.asarray(activations[positions], dtype=np.float64)
+        for i, window in enumerate(windows):
+            pieces = token_pieces(tokenizer, window.tolist())
             for position in range(tokens_per_doc):
-                unit = unit_at(pieces[doc], position)
+                unit = unit_at(pieces, position)
                 if not unit:
                     continue
-                row = rows[(doc - first) * tokens_per_doc + position]
+                row = rows[i * tokens_per_doc + position]
                 if unit in sums:
                     sums[unit] += row
                 else:
@@ -120,13 +127,15 @@ class TokenVectors:
         return self.units[int(np.argmax(sims))]
 
 
-def run(*, test, tokens, vectors, max_docs: int, tokenizer: dict) -> None:
-    """Rule token_vectors: the unit table (`vectors`) of a model's final checkpoint, over its first `max_docs`
-    documents of the test split's store (`test`)."""
+def run(*, test, tokens, vectors, max_docs: int, seed: int, tokenizer: dict) -> None:
+    """Rule token_vectors: the unit table (`vectors`) of a model's final checkpoint, over `max_docs` documents of
+    the test split's store (`test`) drawn evenly across the split with `seed` (every document when the split has
+    no more), read in document order."""
     store = CheckedStore(test)
     offset, per_doc = int(store.attrs["doc_id_offset"]), int(store.attrs["tokens_per_doc"])
     n_docs = store.shape[0] // per_doc
-    doc_ids = list(range(offset, offset + min(n_docs, max_docs)))
+    sample = np.sort(np.random.default_rng(seed).choice(n_docs, size=min(n_docs, max_docs), replace=False))
+    doc_ids = (offset + sample).tolist()
     table = unit_table(store, zarr.open_array(str(tokens), mode="r"), load_tokenizer(tokenizer), doc_ids, offset,
                        per_doc)
     with atomic_path(vectors) as tmp:

@@ -1,24 +1,49 @@
-"""Top activating texts per SAE feature (METHODS A4), in one streaming pass over a split's activations.
+"""Texts per SAE feature (METHODS A4), streamed over a split's activations, by one of two rules.
 
-For each feature, up to `top_n` documents ranked by the feature's highest activation in the document (one
-entry per document, at its highest-activating token). Memory is bounded by features × (top_n + a batch of
-documents), never by the split: each batch's per-document maxima are merged into the running top list with a
-stable sort, so ties keep the earlier document (the result equals a brute-force ranking by activation, then
-doc_id). A second, targeted pass re-encodes only the documents that made some list, to store every token's
-activation of the window for highlighting.
+`top` (the default): up to `top_n` documents ranked by the feature's highest activation in the document (one
+entry per document, at its highest-activating token). Each batch's per-document maxima are merged into the
+running top list with a stable sort, so ties keep the earlier document (the result equals a brute-force ranking
+by activation, then doc_id).
+
+`threshold` (the authors' collect_feature_pattern.py, GitHub llm-jp/llm-jp-sae): the first `top_n` documents,
+in a seeded shuffled order, in which the feature is among the K active latents at some position with an
+activation strictly above `threshold` x m, where m is the feature's maximum on the split. The authors' test split
+is itself a random permutation (their prepare_data.py shuffles before splitting); ours is ordered by split and
+source, hence the shuffle. As in their code, m is the maximum of the encoder's output before ReLU and TopK
+(they hook `sae.encoder`), floored at 0, which can exceed the largest TopK activation. Pass 1 finds m; pass 2
+reads the documents in storage order, chunk by chunk, and keeps per feature the qualifying documents earliest
+in the shuffled order: the same set as walking the shuffled order, without random reads. The entry's
+activation and position are the document's highest-activating token; its rank is the order taken.
+
+Both keep features x top_n entries (plus one batch's latents, batch_docs x tokens x features), never the split.
+A second, targeted pass re-encodes only the documents that made some list, to store every token's activation
+of the window for highlighting.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import polars as pl
 import torch
+import torch.nn.functional as F
 import zarr
 
 from lmscope.atomic import atomic_path
 from lmscope.models import resolve_device
 from lmscope.sae_checkpoints.activation_store import CheckedStore
 from lmscope.sae_checkpoints.sae import TopKSAE
+
+
+def document_batches(store: zarr.Array, tokens_per_doc: int, batch_docs: int,
+                     device="cpu") -> Iterator[tuple[int, int, torch.Tensor]]:
+    """(first doc, stop doc, rows [docs x tokens, d]) in storage order: whole-chunk sequential reads."""
+    n_docs = store.shape[0] // tokens_per_doc
+    for start in range(0, n_docs, batch_docs):
+        stop = min(start + batch_docs, n_docs)
+        rows = torch.from_numpy(store[start * tokens_per_doc:stop * tokens_per_doc].astype(np.float32)).to(device)
+        yield start, stop, rows
 
 
 @torch.no_grad()
@@ -32,9 +57,7 @@ def top_documents(sae: TopKSAE, store: zarr.Array, tokens_per_doc: int, top_n: i
     best_doc = torch.zeros((d_sae, 0), dtype=torch.long, device=device)
     best_pos = torch.zeros((d_sae, 0), dtype=torch.long, device=device)
     active_tokens = torch.zeros(d_sae, dtype=torch.long, device=device)
-    for start in range(0, n_docs, batch_docs):
-        stop = min(start + batch_docs, n_docs)
-        rows = torch.from_numpy(store[start * tokens_per_doc:stop * tokens_per_doc].astype(np.float32)).to(device)
+    for start, stop, rows in document_batches(store, tokens_per_doc, batch_docs, device):
         z = sae.dense_latents(rows).view(stop - start, tokens_per_doc, d_sae)
         active_tokens += (z > 0).sum((0, 1))
         doc_max, doc_pos = z.max(dim=1)  # [docs, d_sae]
@@ -48,6 +71,63 @@ def top_documents(sae: TopKSAE, store: zarr.Array, tokens_per_doc: int, top_n: i
     return {"value": best_val.cpu(), "doc": best_doc.cpu(), "position": best_pos.cpu(),
             "frequency": (active_tokens.float() / max(1, n_docs * tokens_per_doc)).cpu(),
             "max_activation": best_val[:, 0].clamp_min(0).cpu() if best_val.shape[1] else torch.zeros(d_sae)}
+
+
+def shuffled_order(n_docs: int, seed: int) -> np.ndarray:
+    """The split's documents (indices) in the seeded order the threshold rule takes them."""
+    return np.random.default_rng(seed).permutation(n_docs)
+
+
+@torch.no_grad()
+def max_preactivations(sae: TopKSAE, store: zarr.Array, tokens_per_doc: int, batch_docs: int = 32,
+                       device="cpu") -> torch.Tensor:
+    """[d_sae] each feature's largest encoder output over the split, before ReLU and TopK, floored at 0: what
+    the authors' first pass reads from a hook on `sae.encoder` into a zero-initialised maximum."""
+    best = torch.zeros(sae.d_sae, device=device)
+    for _, _, rows in document_batches(store, tokens_per_doc, batch_docs, device):
+        pre = F.linear(rows - sae.b_pre, sae.W_enc_t, sae.b_enc)  # the SAE's pre-activation (sae.py's encode)
+        best = torch.maximum(best, pre.max(0).values)
+    return best
+
+
+@torch.no_grad()
+def threshold_documents(sae: TopKSAE, store: zarr.Array, tokens_per_doc: int, top_n: int = 50,
+                        threshold: float = 0.7, seed: int = 0, batch_docs: int = 32, device="cpu") -> dict:
+    """The threshold rule's documents per feature, in top_documents' layout: value, doc, position [d_sae, top_n]
+    in the order taken (a slot with value 0 holds no text), frequency and maximum activation as top_documents.
+
+    Memory: features x top_n entries and three [d_sae] vectors across batches, one int64 rank per document,
+    and per batch its latents and a features x (top_n + batch_docs) merge."""
+    n_docs = store.shape[0] // tokens_per_doc
+    d_sae = sae.d_sae
+    limits = threshold * max_preactivations(sae, store, tokens_per_doc, batch_docs, device)
+    rank = torch.empty(n_docs, dtype=torch.long)
+    rank[torch.from_numpy(shuffled_order(n_docs, seed))] = torch.arange(n_docs)
+    rank = rank.to(device)
+    never = n_docs  # the rank of a document not taken: after every real one
+    best_rank = torch.zeros((d_sae, 0), dtype=torch.long, device=device)
+    best_val = torch.zeros((d_sae, 0), device=device)
+    best_doc = torch.zeros((d_sae, 0), dtype=torch.long, device=device)
+    best_pos = torch.zeros((d_sae, 0), dtype=torch.long, device=device)
+    active_tokens = torch.zeros(d_sae, dtype=torch.long, device=device)
+    max_act = torch.zeros(d_sae, device=device)
+    for start, stop, rows in document_batches(store, tokens_per_doc, batch_docs, device):
+        z = sae.dense_latents(rows).view(stop - start, tokens_per_doc, d_sae)
+        active_tokens += (z > 0).sum((0, 1))
+        doc_max, doc_pos = z.max(dim=1)  # [docs, d_sae]
+        max_act = torch.maximum(max_act, doc_max.max(0).values)
+        # a latent outside the TopK is 0 in z, and limits >= 0: "> limit" is the authors' TopK test too
+        taken = (z > limits).any(dim=1).T  # [d_sae, docs]
+        ranks = torch.cat([best_rank, torch.where(taken, rank[start:stop].expand(d_sae, -1), never)], 1)
+        order = ranks.sort(dim=1, stable=True).indices[:, :top_n]  # ranks are distinct, but for `never`
+        best_rank = ranks.gather(1, order)
+        best_val = torch.cat([best_val, doc_max.T], 1).gather(1, order)
+        best_doc = torch.cat([best_doc, torch.arange(start, stop, device=device).expand(d_sae, -1)], 1).gather(1, order)
+        best_pos = torch.cat([best_pos, doc_pos.T], 1).gather(1, order)
+    value = torch.where(best_rank < never, best_val, 0.0)
+    return {"value": value.cpu(), "doc": best_doc.cpu(), "position": best_pos.cpu(),
+            "frequency": (active_tokens.float() / max(1, n_docs * tokens_per_doc)).cpu(),
+            "max_activation": max_act.cpu()}
 
 
 @torch.no_grad()
@@ -90,14 +170,21 @@ def contexts_table(sae: TopKSAE, store: zarr.Array, top: dict, doc_id_offset: in
     return contexts, stats
 
 
-def run(*, sae, test, contexts, features, top_n: int, batch_docs: int, device: str, threads: int) -> None:
-    """Rule top_contexts: contexts.parquet and features.parquet for one checkpoint's SAE on the test split."""
+def run(*, sae, test, contexts, features, top_n: int, batch_docs: int, selection: str, threshold: float, seed: int,
+        device: str, threads: int) -> None:
+    """Rule top_contexts: contexts.parquet and features.parquet for one checkpoint's SAE on the test split, the
+    texts chosen by `selection` (top | threshold; `threshold` and `seed` serve the threshold rule only)."""
     torch.set_num_threads(threads)
     dev = resolve_device(device)
     model = TopKSAE.load(sae).to(dev)
     store = CheckedStore(test)
     per_doc = store.attrs["tokens_per_doc"]
-    top = top_documents(model, store, per_doc, top_n, batch_docs, dev)
+    if selection == "top":
+        top = top_documents(model, store, per_doc, top_n, batch_docs, dev)
+    elif selection == "threshold":
+        top = threshold_documents(model, store, per_doc, top_n, threshold, seed, batch_docs, dev)
+    else:
+        raise ValueError(f"features.selection must be top or threshold, got {selection!r}")
     context_table, stats = contexts_table(model, store, top, store.attrs["doc_id_offset"], per_doc, dev)
     for frame, path in ((context_table, contexts), (stats, features)):
         with atomic_path(path) as tmp:

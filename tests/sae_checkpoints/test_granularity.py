@@ -5,12 +5,15 @@ import itertools
 import numpy as np
 import polars as pl
 import pytest
+import zarr
 
 from lmscope.sae_checkpoints.granularity import (PlantedText, classify, cohen_kappa, is_token_level, normalize, true_label,
                                  unit_at)
 from lmscope.errors import InputError
+from lmscope.sae_checkpoints.highlight import token_pieces
 from lmscope.sae_checkpoints.labelling import read_sheet, sample_features, write_sheet_csv
-from lmscope.sae_checkpoints.token_vectors import TokenVectors
+from lmscope.sae_checkpoints.token_vectors import TokenVectors, run as token_vectors, unit_table
+from lmscope.tokenizer import load_tokenizer, train_bpe
 
 
 def cat(surface):
@@ -167,3 +170,84 @@ def test_cohen_kappa_against_a_hand_computation():
     assert cohen_kappa(a, b) == pytest.approx((p_o - p_e) / (1 - p_e))
     assert cohen_kappa(a, a) == 1.0
     assert cohen_kappa(["token"] * 3, ["token"] * 3) == 1.0
+
+
+# --- unit vectors over a split ordered by source -------------------------------------------------------------------
+
+JA_WORDS = ["猫", "犬", "が", "は", "走る", "眠る", "山", "川", "の", "を", "見る", "好き", "ネコ", "イヌ"]
+EN_WORDS = ["the", "cat", "dog", "runs", "sleeps", "hill", "river", "of", "sees", "likes", "a", "small"]
+PER_LANG, T, OFFSET = 200, 8, 10  # test documents per language, tokens per window, training rows before them
+
+
+@pytest.fixture(scope="module")
+def split_by_source(tmp_path_factory):
+    """A test split as a corpus of two single-language sources writes it: all Japanese documents, then all
+    English ones (tokens.zarr rows doc_id, column 0 BOS, OFFSET other rows first), and an activation store in
+    the extraction's layout (row (doc_id - doc_id_offset) × T + position, attrs doc_id_offset, tokens_per_doc)."""
+    tmp = tmp_path_factory.mktemp("split_by_source")
+    rng = np.random.default_rng(0)
+    ja = ["".join(rng.choice(JA_WORDS, 12)) + "。" for _ in range(PER_LANG)]
+    en = [" ".join(rng.choice(EN_WORDS, 12)) + "." for _ in range(PER_LANG)]
+    tok = train_bpe(ja + en, vocab_size=320)
+    tok.save_pretrained(tmp / "tokenizer")
+    windows = [tok(text, add_special_tokens=False)["input_ids"][:T] for text in ["filler text " * 4] * OFFSET + ja + en]
+    assert all(len(w) == T for w in windows)
+    tokens = zarr.create_array(store=str(tmp / "tokens.zarr"), shape=(len(windows), 1 + T), chunks=(64, 1 + T),
+                               dtype="int32")
+    tokens[:] = np.array([[tok.bos_token_id] + w for w in windows], dtype=np.int32)
+    acts = rng.standard_normal((2 * PER_LANG * T, 16)).astype(np.float32)
+    store = zarr.create_array(store=str(tmp / "test.zarr"), shape=acts.shape, chunks=(40, 16), dtype="float32")
+    store[:] = acts
+    store.attrs.update({"doc_id_offset": OFFSET, "tokens_per_doc": T})
+    return tmp, acts
+
+
+def lang_positions(table: pl.DataFrame) -> dict:
+    return dict(table.group_by("lang").agg(pl.col("count").sum()).iter_rows())
+
+
+def test_unit_vectors_draw_documents_evenly_across_a_split_ordered_by_source(split_by_source):
+    """Issue 17: 2 × 200 test documents, ja then en, and vector_docs = 100. The sample's ja share of unit
+    positions is the whole split's within 0.15: a sample of 100 of 400 documents half of each language has a
+    hypergeometric sd of 4.3 documents (0.043 of the share), so 0.15 is 3.5 sd for any seed. The first 100
+    documents, as the rule read before, hold no English at all."""
+    tmp, _ = split_by_source
+    tokenizer = load_tokenizer({"path": str(tmp / "tokenizer")})
+    tokens = zarr.open_array(str(tmp / "tokens.zarr"), mode="r")
+    store = zarr.open_array(str(tmp / "test.zarr"), mode="r")
+    everything = lang_positions(unit_table(store, tokens, tokenizer, list(range(OFFSET, OFFSET + 2 * PER_LANG)),
+                                           OFFSET, T))
+    token_vectors(test=tmp / "test.zarr", tokens=tmp / "tokens.zarr", vectors=tmp / "vectors.parquet",
+                  max_docs=100, seed=0, tokenizer={"path": str(tmp / "tokenizer")})
+    table = pl.read_parquet(tmp / "vectors.parquet")
+    sampled = lang_positions(table)
+    assert sampled["ja"] > 0 and sampled["en"] > 0
+    share = lambda c: c["ja"] / (c["ja"] + c["en"])  # noqa: E731
+    assert share(sampled) == pytest.approx(share(everything), abs=0.15)
+    assert sum(table["count"]) < sum(everything.values())  # a sample, not the whole split
+    prefix = lang_positions(unit_table(store, tokens, tokenizer, list(range(OFFSET, OFFSET + 100)), OFFSET, T))
+    assert prefix.get("en", 0) == 0 and prefix["ja"] > 0  # what the first-N rule gave: the test can fail
+    # with no more documents than vector_docs, every one is used
+    token_vectors(test=tmp / "test.zarr", tokens=tmp / "tokens.zarr", vectors=tmp / "all.parquet",
+                  max_docs=2 * PER_LANG, seed=0, tokenizer={"path": str(tmp / "tokenizer")})
+    assert lang_positions(pl.read_parquet(tmp / "all.parquet")) == everything
+
+
+def test_unit_table_of_documents_spread_over_the_split_equals_brute_force(split_by_source):
+    """Documents far apart, in several chunks of both stores: each unit's count and mean vector as read row by
+    row."""
+    tmp, acts = split_by_source
+    tokenizer = load_tokenizer({"path": str(tmp / "tokenizer")})
+    tokens = zarr.open_array(str(tmp / "tokens.zarr"), mode="r")
+    docs = [OFFSET + d for d in (0, 3, 77, 199, 200, 263, 399)]
+    table = unit_table(zarr.open_array(str(tmp / "test.zarr"), mode="r"), tokens, tokenizer, docs, OFFSET, T)
+    expected: dict[str, list] = {}
+    for doc in docs:
+        pieces = token_pieces(tokenizer, tokens[doc, 1:].tolist())
+        for position in range(T):
+            if unit := unit_at(pieces, position):
+                expected.setdefault(unit, []).append(acts[(doc - OFFSET) * T + position].astype(np.float64))
+    assert table["unit"].to_list() == sorted(expected)
+    for unit, count, vector in table.select("unit", "count", "vector").iter_rows():
+        assert count == len(expected[unit])
+        np.testing.assert_allclose(vector, np.mean(expected[unit], axis=0), rtol=1e-6, atol=1e-6)

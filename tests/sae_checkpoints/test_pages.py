@@ -73,6 +73,10 @@ def test_stages_are_first_middle_and_last_checkpoint():
     assert stages.stage_checkpoints(["a", "b", "c", "d"]) == {"early": "a", "middle": "b", "final": "d"}
     assert stages.stage_checkpoints(["a", "b"]) == {"early": "a", "final": "b"}
     assert stages.stage_checkpoints(["a"]) == {"early": "a"}
+    # examples.checkpoints names them instead (the paper's steps 100, 10,000 and the last)
+    assert stages.stage_checkpoints(list("abcde"), ["b", "d", "e"]) == {"early": "b", "middle": "d", "final": "e"}
+    assert stages.stage_checkpoints(list("abcde"), ["b", "e"]) == {"early": "b", "final": "e"}
+    assert stages.stage_checkpoints(list("abcde"), ["c"]) == {"early": "c"}
 
 
 def test_example_features_pinned_first_then_a_seeded_sample_of_eligible_ones():

@@ -1,4 +1,7 @@
 import dataclasses
+import logging
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -7,8 +10,11 @@ import yaml
 import zarr
 
 from conftest import REPO
+from lmscope.errors import InputError
+from lmscope.sae_checkpoints.activation_store import CheckedStore
 from lmscope.sae_checkpoints.sae import ENCODER_INIT_NORM, TopKSAE, geometric_median
-from lmscope.sae_checkpoints.sae_training import SAETrainConfig, evaluate, lr_factor, sequential_batches, train_grid
+from lmscope.sae_checkpoints.sae_training import (SAETrainConfig, curve_sample, evaluate, fit, lr_factor,
+                                                  sequential_batches, train_grid)
 
 
 def test_topk_keeps_exactly_k_non_negative_latents():
@@ -104,6 +110,30 @@ def test_evaluate_matches_brute_force(tmp_path):
     assert m["dead_fraction"] == pytest.approx(1 - (z > 0).any(0).float().mean().item())
 
 
+def test_curve_points_measure_whole_documents_drawn_across_the_split(tmp_path):
+    """Issue 17: a split ordered by source (here: the first half of its documents one distribution, the second
+    another) must not be stood for by its first rows. Column 0 holds the row's document, column 1 its half."""
+    per_doc, n_docs = 8, 100
+    doc = np.repeat(np.arange(n_docs), per_doc)
+    data = np.stack([doc, doc >= n_docs // 2, np.ones_like(doc)], axis=1).astype(np.float32)
+    arr = zarr.create_array(store=str(tmp_path / "v.zarr"), shape=data.shape, chunks=(56, 3), dtype="float32")
+    arr[:] = data
+    arr.attrs["tokens_per_doc"] = per_doc
+    store = CheckedStore(tmp_path / "v.zarr")
+    sample = curve_sample(store, 160, seed=0).numpy()
+    assert sample.shape == (160, 3)  # 160 // 8 = 20 whole documents
+    docs = sample[::per_doc, 0].astype(int)
+    assert list(docs) == sorted(set(docs)) and len(docs) == 20
+    np.testing.assert_array_equal(sample, data[(docs[:, None] * per_doc + np.arange(per_doc)).ravel()])
+    halves = sample[::per_doc, 1]
+    assert 5 <= halves.sum() <= 15  # both halves, about evenly (the first 160 rows: all the first half)
+    assert data[:160, 1].sum() == 0
+    np.testing.assert_array_equal(curve_sample(store, 160, seed=0).numpy(), sample)  # seeded
+    assert not np.array_equal(curve_sample(store, 160, seed=1).numpy(), sample)
+    np.testing.assert_array_equal(curve_sample(store, 800, seed=0).numpy(), data)  # the whole split, in order
+    assert curve_sample(store, 3, seed=0).shape == (per_doc, 3)  # at least one document
+
+
 def test_learning_rate_schedules():
     assert [lr_factor(s, 4, 10, "constant") for s in (0, 3, 4, 9)] == [0.25, 1.0, 1.0, 1.0]
     assert lr_factor(7, 4, 10, "linear") == pytest.approx(0.5)
@@ -184,12 +214,46 @@ def test_a_state_saved_for_other_settings_is_not_resumed(planted, tmp_path):
     assert torch.equal(fresh[0].sae.W_dec, alone[0].sae.W_dec)
 
 
-def test_a_non_finite_loss_names_the_step_and_learning_rate(tmp_path):
+DIVERGES = 1e30  # Adam moves every parameter by about the rate: after one step the next loss overflows (step 2)
+
+
+def test_a_diverging_learning_rate_leaves_the_grid_and_the_others_train_on(planted, caplog):
+    _, paths = planted
+    cfg = config(epochs=0.5, lr_grid=[3e-3, DIVERGES])
+    with caplog.at_level(logging.WARNING, logger="lmscope.sae_checkpoints.sae_training"):
+        best, metrics, rows = fit(paths["train"], paths["validation"], paths["validation"], cfg)
+    assert "learning rate 1e+30 diverged at step 2" in caplog.text
+    assert metrics["diverged"] == {"1e+30": 2} and list(metrics["lr_grid"]) == ["0.003"]
+    assert best.lr == metrics["best_lr"] == 3e-3 and math.isfinite(metrics["validation"]["mse"])
+    assert [r["step"] for r in rows if r["lr"] == DIVERGES] == [1]  # its log ends the step before
+    assert max(r["step"] for r in rows if r["lr"] == 3e-3) == 47
+    (alone,), _ = train_grid(paths["train"], paths["validation"], config(epochs=0.5, lr_grid=[3e-3]))
+    assert torch.equal(best.sae.W_dec, alone.sae.W_dec)  # the dropped rate changed nothing for the others
+    _, finite, _ = fit(paths["train"], paths["validation"], paths["validation"], config(epochs=0.1))
+    assert "diverged" not in finite  # metrics.json as it always was when every rate trains
+
+
+def test_a_dropped_learning_rate_stays_dropped_after_resuming(planted, tmp_path):
+    _, paths = planted
+    cfg = config(epochs=0.5, lr_grid=[DIVERGES, 3e-3])
+    full, full_rows = train_grid(paths["train"], paths["validation"], cfg)
+    state = tmp_path / "state.pt"
+    train_grid(paths["train"], paths["validation"], cfg, state_path=state, stop_after=30)
+    resumed, resumed_rows = train_grid(paths["train"], paths["validation"], cfg, state_path=state)
+    assert [c.diverged_at for c in resumed] == [c.diverged_at for c in full] == [2, None]
+    no_nan = lambda rows: [{k: None if v != v else v for k, v in r.items()} for r in rows]  # noqa: E731
+    assert no_nan(resumed_rows) == no_nan(full_rows)
+    assert torch.equal(full[1].sae.W_dec, resumed[1].sae.W_dec)
+
+
+def test_every_learning_rate_diverging_names_the_grid(planted, tmp_path):
+    _, paths = planted
+    with pytest.raises(InputError, match=r"sae.lr_grid: every learning rate diverged .*lr 1e\+30 at step 2, "
+                                         r"lr 2e\+30 at step 2"):
+        train_grid(paths["train"], paths["validation"], config(lr_grid=[DIVERGES, 2 * DIVERGES]))
     arr = zarr.create_array(store=str(tmp_path / "t.zarr"), shape=(600, 4), chunks=(100, 4), dtype="float32")
-    data = np.ones((600, 4), dtype=np.float32)
-    data[:] = np.nan
-    arr[:] = data
-    with pytest.raises(FloatingPointError, match=r"step 0 \(lr 0.003\)"):
+    arr[:] = np.full((600, 4), np.nan, dtype=np.float32)  # non-finite activations: every rate, at the first step
+    with pytest.raises(InputError, match=r"sae.lr_grid: .*\(.*lr 0.003 at step 1\)"):
         train_grid(tmp_path / "t.zarr", tmp_path / "t.zarr", config(lr_grid=[3e-3], median_sample=100))
 
 

@@ -53,11 +53,96 @@ def test_streaming_top_documents_equal_brute_force_with_ties(setup, top_n, batch
         assert any(len(docs) >= 2 for docs in tied)  # the case is exercised
 
 
-def test_contexts_hold_every_tokens_activation_and_dead_features(setup):
+def brute_force_threshold(sae, rows, top_n, threshold, seed):
+    """The authors' collect_feature_pattern.py on the whole split at once: per feature, the documents in the
+    seeded shuffled order, the first top_n in which the feature is among the K active latents at some position
+    with an activation strictly above threshold x its maximum before ReLU and TopK (floored at 0)."""
+    with torch.no_grad():
+        pre = torch.nn.functional.linear(rows - sae.b_pre, sae.W_enc_t, sae.b_enc)
+        vals, idx = sae.encode(rows)  # [rows, K]: latent_acts, latent_indices
+        z = sae.dense_latents(rows).view(-1, T, sae.d_sae)
+    act_thresholds = threshold * pre.max(0).values.clamp_min(0)
+    exceed = act_thresholds[idx] < vals
+    value, position = z.max(1)
+    out = {}
+    for f in range(sae.d_sae):
+        taken = []
+        for d in top_texts.shuffled_order(len(z), seed).tolist():
+            if len(taken) < top_n and (idx[d * T:(d + 1) * T][exceed[d * T:(d + 1) * T]] == f).any():
+                taken.append((value[d, f].item(), d, position[d, f].item()))
+        out[f] = taken
+    return out, z
+
+
+@pytest.mark.parametrize("top_n, batch_docs, threshold, seed", [
+    (4, 3, 0.7, 0), (50, 5, 0.7, 1), (1, 1, 0.3, 2), (6, 23, 0.0, 3), (3, 4, 0.9, 4)])
+def test_threshold_documents_equal_the_authors_rule_by_brute_force(setup, top_n, batch_docs, threshold, seed):
+    sae, store, rows = setup
+    with torch.no_grad():
+        sae.b_enc[3] = -100.0  # feature 3 never fires: no text, at any threshold
+    got_all = top_texts.threshold_documents(sae, store, T, top_n=top_n, threshold=threshold, seed=seed,
+                                            batch_docs=batch_docs)
+    expected, z = brute_force_threshold(sae, rows, top_n, threshold, seed)
+    order = top_texts.shuffled_order(len(z), seed).tolist()
+    assert sorted(order) == list(range(23)) and order != list(range(23))
+    for f in range(sae.d_sae):
+        got = [(v, d, p) for v, d, p in zip(got_all["value"][f].tolist(), got_all["doc"][f].tolist(),
+                                            got_all["position"][f].tolist()) if v > 0]
+        assert [(d, p) for _, d, p in got] == [(d, p) for _, d, p in expected[f]], f
+        np.testing.assert_allclose([v for v, _, _ in got], [v for v, _, _ in expected[f]], rtol=1e-6)
+    assert expected[3] == []
+    assert torch.allclose(got_all["frequency"], (z > 0).float().mean((0, 1)))
+    top = top_texts.top_documents(sae, store, T, top_n=top_n, batch_docs=batch_docs)
+    assert torch.equal(got_all["max_activation"], top["max_activation"])  # the same statistic as the top rule
+    if threshold >= 0.7 and top_n > 1:  # the case is exercised: live features with fewer than top_n documents
+        assert any(0 < len(expected[f]) < top_n for f in expected)
+    # ties: the identical documents 2, 7, 15 qualify together and come in the shuffled order, not by doc id
+    tied = [[d for _, d, _ in expected[f] if d in (2, 7, 15)] for f in range(sae.d_sae)]
+    assert all(docs == sorted(docs, key=order.index) for docs in tied)
+    if top_n >= 23:  # every qualifying document is taken: the cases are exercised
+        assert any(len(docs) == 3 for docs in tied)
+        assert any([d for _, d, _ in expected[f]] != sorted(d for _, d, _ in expected[f]) for f in expected)
+
+
+def test_threshold_rule_takes_a_seeded_order_and_not_the_top(setup):
+    sae, store, _ = setup
+    pick = {seed: top_texts.threshold_documents(sae, store, T, top_n=2, threshold=0.3, seed=seed, batch_docs=4)
+            for seed in (0, 1)}
+    again = top_texts.threshold_documents(sae, store, T, top_n=2, threshold=0.3, seed=0, batch_docs=7)
+    assert all(torch.equal(pick[0][key], again[key]) for key in ("value", "doc", "position"))
+    assert not torch.equal(pick[0]["doc"], pick[1]["doc"])
+    top = top_texts.top_documents(sae, store, T, top_n=2, batch_docs=4)
+    assert not torch.equal(pick[0]["doc"], top["doc"])
+
+
+def test_threshold_is_a_fraction_of_the_maximum_before_topk(tmp_path):
+    """As the authors' hook on the encoder: feature 1 reaches 5 where feature 0 (6) takes the only active slot,
+    so its maximum is 5, not its largest TopK activation 3."""
+    sae = TopKSAE(2, 3, 1)
+    with torch.no_grad():
+        sae.W_enc_t.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]))
+    rows = np.zeros((2 * T, 2), dtype=np.float32)
+    rows[0] = (6, 5)  # document 0: feature 0 active at 6, feature 1 at 5 before TopK
+    rows[T + 1] = (0, 3)  # document 1: feature 1 active at 3
+    store = zarr.create_array(store=str(tmp_path / "s.zarr"), shape=rows.shape, chunks=(T, 2), dtype="float32")
+    store[:] = rows
+    taken = {t: top_texts.threshold_documents(sae, store, T, top_n=5, threshold=t, seed=0, batch_docs=1)
+             for t in (0.7, 0.5)}
+    assert taken[0.7]["max_activation"].tolist() == [6.0, 3.0, 0.0]
+    assert [d for d, v in zip(taken[0.7]["doc"][1].tolist(), taken[0.7]["value"][1].tolist()) if v > 0] == []
+    assert [d for d, v in zip(taken[0.5]["doc"][1].tolist(), taken[0.5]["value"][1].tolist()) if v > 0] == [1]
+    assert [d for d, v in zip(taken[0.7]["doc"][0].tolist(), taken[0.7]["value"][0].tolist()) if v > 0] == [0]
+
+
+@pytest.mark.parametrize("selection", ["top", "threshold"])
+def test_contexts_hold_every_tokens_activation_and_dead_features(setup, selection):
     sae, store, rows = setup
     with torch.no_grad():
         sae.b_enc[3] = -100.0  # feature 3 can never fire
-    top = top_texts.top_documents(sae, store, T, top_n=6, batch_docs=4)
+    if selection == "top":
+        top = top_texts.top_documents(sae, store, T, top_n=6, batch_docs=4)
+    else:
+        top = top_texts.threshold_documents(sae, store, T, top_n=6, threshold=0.5, seed=0, batch_docs=4)
     contexts, stats = top_texts.contexts_table(sae, store, top, doc_id_offset=100, tokens_per_doc=T)
     with torch.no_grad():
         z = sae.dense_latents(rows).view(-1, T, sae.d_sae)
@@ -67,6 +152,31 @@ def test_contexts_hold_every_tokens_activation_and_dead_features(setup):
         assert act == pytest.approx(max(acts)) and acts[pos] == pytest.approx(act)
     assert stats.filter(pl.col("feature") == 3)["dead"].item() and 3 not in contexts["feature"].to_list()
     assert stats["n_texts"].to_list() == [int((contexts["feature"] == f).sum()) for f in range(16)]
+    # ranks count 0, 1, ... per feature: the order of activation (top) or the order taken (threshold)
+    for (f,), group in contexts.group_by(["feature"]):
+        assert group["rank"].sort().to_list() == list(range(len(group)))
+
+
+def test_run_writes_the_selection_asked_for(setup, tmp_path):
+    sae, store, _ = setup
+    sae.save(tmp_path / "sae", metadata={})
+    store.attrs.update({"tokens_per_doc": T, "doc_id_offset": 100})
+    for selection in ("top", "threshold"):
+        out = tmp_path / selection
+        top_texts.run(sae=tmp_path / "sae", test=tmp_path / "test.zarr",
+                      contexts=out / "contexts.parquet", features=out / "features.parquet", top_n=3, batch_docs=4,
+                      selection=selection, threshold=0.7, seed=5, device="cpu", threads=1)
+        if selection == "top":
+            chosen = top_texts.top_documents(sae, store, T, top_n=3, batch_docs=4)
+        else:
+            chosen = top_texts.threshold_documents(sae, store, T, top_n=3, threshold=0.7, seed=5, batch_docs=4)
+        contexts, stats = top_texts.contexts_table(sae, store, chosen, 100, T)
+        assert pl.read_parquet(out / "contexts.parquet").equals(contexts)
+        assert pl.read_parquet(out / "features.parquet").equals(stats)
+    with pytest.raises(ValueError, match="selection"):
+        top_texts.run(sae=tmp_path / "sae", test=tmp_path / "test.zarr", contexts=tmp_path / "c.parquet",
+                      features=tmp_path / "f.parquet", top_n=3, batch_docs=4, selection="best", threshold=0.7,
+                      seed=0, device="cpu", threads=1)
 
 
 @pytest.mark.parametrize("n_ja, n_en, n, expected", [
@@ -94,7 +204,9 @@ def test_feature_languages_count_by_document_or_by_token():
     table = language.feature_languages(contexts, documents, d_sae=4)
     assert table.rows() == [(0, 3, 2, 1, "mixed"), (1, 2, 2, 0, "ja"), (2, 1, 0, 1, "en"), (3, 0, 0, 0, "dead")]
     tokens = {(0, 1): "猫", (2, 1): "1890", (1, 1): "猫", (0, 2): "cat", (2, 2): "cat", (3, 0): "。"}
-    by_token = language.feature_languages(contexts, documents, d_sae=4, token_text=tokens)
+    # the script rule (language.by: script, once by: token) gives each text its token's language, None the document's
+    by_token = language.feature_languages(contexts, documents, d_sae=4,
+                                          text_lang={key: language.script_language(t) for key, t in tokens.items()})
     # feature 0: 猫 (ja), digits -> document ja, 猫 in an English document -> ja
     assert by_token.rows()[:3] == [(0, 3, 3, 0, "ja"), (1, 2, 0, 2, "en"), (2, 1, 0, 1, "en")]
     assert language.tally(table, "step-1") == {"checkpoint": "step-1", "ja": 1, "en": 1, "mixed": 1, "dead": 1,
@@ -111,7 +223,9 @@ def test_fig4_csv_is_the_tallies(tmp_path):
     assert (tmp_path / "fig4.pdf").read_bytes().startswith(b"%PDF")
 
 
-def test_language_run_by_token_reads_the_activating_tokens(tmp_path):
+def test_language_run_by_script_reads_the_activating_tokens(tmp_path):
+    """The activating token's script (language.by: script; by: token meant this rule before it followed the
+    authors' evaluate.py, whose run is tested in test_language.py)."""
     from lmscope.tokenizer import train_bpe
 
     tok = train_bpe(["The cat sat. 猫がいる。 1890年"] * 20, vocab_size=300)
@@ -128,8 +242,8 @@ def test_language_run_by_token_reads_the_activating_tokens(tmp_path):
     pl.DataFrame({"feature": [0, 1]}).write_parquet(tmp_path / "features.parquet")
     language.run(contexts=tmp_path / "contexts.parquet", features=tmp_path / "features.parquet",
                  documents=tmp_path / "docs.parquet", tokens=tmp_path / "tokens.zarr",
-                 language=tmp_path / "lang.parquet", tally_csv=tmp_path / "tally.csv", threshold=0.9, by="token",
-                 tokenizer={"path": str(tmp_path / "tok")}, ckpt="step-1")
+                 language=tmp_path / "lang.parquet", tally_csv=tmp_path / "tally.csv", threshold=0.9, strict=False,
+                 by="script", tokenizer={"path": str(tmp_path / "tok")}, ckpt="step-1")
     table = pl.read_parquet(tmp_path / "lang.parquet")
     assert table.rows() == [(0, 3, 1, 2, "mixed"), (1, 0, 0, 0, "dead")]
     assert pl.read_csv(tmp_path / "tally.csv")["mixed"].item() == 1

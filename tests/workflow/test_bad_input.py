@@ -75,6 +75,10 @@ CONFIG_ERRORS = [
      ["config key models[0].corpus", "no corpus named 'elsewhere'"]),
     ("labelling sheet for an unknown checkpoint", _sheet,
      ["config key granularity.sheets.step-99", "not a checkpoint of the first model"]),
+    ("example checkpoint that does not exist", lambda c, t: c.setdefault("examples", {}).update(
+        checkpoints=["step-3", "step-99"]), ["config key examples.checkpoints[1]", "'step-99' is not a checkpoint"]),
+    ("example checkpoints out of training order", lambda c, t: c.setdefault("examples", {}).update(
+        checkpoints=["step-30", "step-3"]), ["config key examples.checkpoints:", "not in training order"]),
     ("domain without a generator", lambda c, t: c["domains"].append({"name": "space", "sources": [{"kind": "synthetic"}]}),
      ["config key domains[3].name", "the generator draws only"]),
     ("domain named twice", lambda c, t: c["domains"][1].update(name="common"),

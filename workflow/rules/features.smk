@@ -1,11 +1,14 @@
-# Branch A, stage 5 (METHODS A4-A5): each feature's top activating texts on the test split, and its language
-# tendency by the 90% rule.
+# Branch A, stage 5 (METHODS A4-A5): each feature's texts on the test split (its top activating ones, or the
+# authors' threshold rule), and its language tendency by the 90% rule.
 
 
 rule top_contexts:
     params:
         top_n=config["features"]["top_n"],
         batch_docs=config["features"]["batch_docs"],
+        selection=config["features"]["selection"],
+        threshold=config["features"]["threshold"],
+        seed=config["features"]["seed"],
         device=config["device"],
     input:
         sae="results/sae/{model}/{ckpt}",
@@ -30,6 +33,7 @@ rule top_contexts:
 rule language_tendency:
     params:
         threshold=config["language"]["threshold"],
+        strict=config["language"]["strict"],
         by=config["language"]["by"],
         tokenizer=lambda w: tokenizer_source(MODELS[w.model]["corpus"]),
     input:

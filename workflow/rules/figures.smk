@@ -16,7 +16,7 @@ SWEEP_METRICS = [
     for e, k in SWEEP_GRID
 ]
 LANGUAGE_TALLIES = [f"results/features/{FIGURE_MODEL}/{c}/language_tally.csv" for c in checkpoint_entries(FIGURE_MODEL)]
-EXAMPLE_STAGES = stage_checkpoints(list(checkpoint_entries(FIGURE_MODEL)))
+EXAMPLE_STAGES = stage_checkpoints(list(checkpoint_entries(FIGURE_MODEL)), config["examples"]["checkpoints"])
 STAGE_TABLES = {
     table: [f"results/features/{FIGURE_MODEL}/{ckpt}/{table}.parquet" for ckpt in EXAMPLE_STAGES.values()]
     for table in ("contexts", "features", "language", "granularity")

@@ -43,6 +43,7 @@ rule token_vectors:
     # the classifier's evidence: how the model's final checkpoint represents each unit of text
     params:
         max_docs=config["granularity"]["vector_docs"],
+        seed=config["granularity"]["seed"],
         tokenizer=lambda w: tokenizer_source(MODELS[w.model]["corpus"]),
     input:
         test=lambda w: f"results/activations/{w.model}/{FINAL_CHECKPOINT[w.model]}/test.zarr",
