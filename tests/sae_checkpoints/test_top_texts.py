@@ -4,6 +4,7 @@ import pytest
 import torch
 import zarr
 
+from brute_force import brute_force, brute_force_threshold
 from lmscope.sae_checkpoints import figures, language, top_texts
 from lmscope.sae_checkpoints.sae import TopKSAE
 
@@ -24,22 +25,11 @@ def setup(tmp_path):
     return sae, store, torch.from_numpy(rows)
 
 
-def brute_force(sae, rows, top_n):
-    with torch.no_grad():
-        z = sae.dense_latents(rows).view(-1, T, sae.d_sae)
-    value, position = z.max(1)  # [docs, features]; first position on ties within a document
-    out = {}
-    for f in range(sae.d_sae):
-        ranked = sorted(((-value[d, f].item(), d) for d in range(len(value)) if value[d, f] > 0))[:top_n]
-        out[f] = [(-v, d, position[d, f].item()) for v, d in ranked]
-    return out, z
-
-
 @pytest.mark.parametrize("top_n, batch_docs", [(4, 3), (50, 5), (1, 1)])
 def test_streaming_top_documents_equal_brute_force_with_ties(setup, top_n, batch_docs):
     sae, store, rows = setup
     top = top_texts.top_documents(sae, store, T, top_n=top_n, batch_docs=batch_docs)
-    expected, z = brute_force(sae, rows, top_n)
+    expected, z = brute_force(sae, rows, top_n, T)
     for f in range(sae.d_sae):
         got = [(v, d, p) for v, d, p in zip(top["value"][f].tolist(), top["doc"][f].tolist(),
                                             top["position"][f].tolist()) if v > 0]
@@ -53,27 +43,6 @@ def test_streaming_top_documents_equal_brute_force_with_ties(setup, top_n, batch
         assert any(len(docs) >= 2 for docs in tied)  # the case is exercised
 
 
-def brute_force_threshold(sae, rows, top_n, threshold, seed):
-    """The authors' collect_feature_pattern.py on the whole split at once: per feature, the documents in the
-    seeded shuffled order, the first top_n in which the feature is among the K active latents at some position
-    with an activation strictly above threshold x its maximum before ReLU and TopK (floored at 0)."""
-    with torch.no_grad():
-        pre = torch.nn.functional.linear(rows - sae.b_pre, sae.W_enc_t, sae.b_enc)
-        vals, idx = sae.encode(rows)  # [rows, K]: latent_acts, latent_indices
-        z = sae.dense_latents(rows).view(-1, T, sae.d_sae)
-    act_thresholds = threshold * pre.max(0).values.clamp_min(0)
-    exceed = act_thresholds[idx] < vals
-    value, position = z.max(1)
-    out = {}
-    for f in range(sae.d_sae):
-        taken = []
-        for d in top_texts.shuffled_order(len(z), seed).tolist():
-            if len(taken) < top_n and (idx[d * T:(d + 1) * T][exceed[d * T:(d + 1) * T]] == f).any():
-                taken.append((value[d, f].item(), d, position[d, f].item()))
-        out[f] = taken
-    return out, z
-
-
 @pytest.mark.parametrize("top_n, batch_docs, threshold, seed", [
     (4, 3, 0.7, 0), (50, 5, 0.7, 1), (1, 1, 0.3, 2), (6, 23, 0.0, 3), (3, 4, 0.9, 4)])
 def test_threshold_documents_equal_the_authors_rule_by_brute_force(setup, top_n, batch_docs, threshold, seed):
@@ -82,7 +51,7 @@ def test_threshold_documents_equal_the_authors_rule_by_brute_force(setup, top_n,
         sae.b_enc[3] = -100.0  # feature 3 never fires: no text, at any threshold
     got_all = top_texts.threshold_documents(sae, store, T, top_n=top_n, threshold=threshold, seed=seed,
                                             batch_docs=batch_docs)
-    expected, z = brute_force_threshold(sae, rows, top_n, threshold, seed)
+    expected, z = brute_force_threshold(sae, rows, top_n, threshold, seed, T)
     order = top_texts.shuffled_order(len(z), seed).tolist()
     assert sorted(order) == list(range(23)) and order != list(range(23))
     for f in range(sae.d_sae):

@@ -9,9 +9,11 @@ import pytest
 import torch
 import zarr
 
+from brute_force import brute_force, brute_force_threshold
 from conftest import snakemake
 from lmscope import fonts
-from lmscope.sae_checkpoints import language
+from lmscope.sae_checkpoints import language, top_texts
+from lmscope.sae_checkpoints.sae import TopKSAE
 from lmscope.models import load_causal_lm
 from lmscope.tokenizer import load_tokenizer
 
@@ -102,6 +104,30 @@ def test_an_sae_per_checkpoint_in_saelens_layout_and_fig2(built):
     assert [(p["expansion_factor"], p["k"]) for p in points] == [("2", "4"), ("2", "8")]
     assert float(points[1]["test_mse"]) < float(points[0]["test_mse"])  # more active latents reconstruct better
     assert (built / "results" / "figures" / "fig2.pdf").read_bytes().startswith(b"%PDF")
+
+
+@pytest.mark.parametrize("selection", ["top", "threshold"])
+def test_text_selection_on_the_micro_workflows_sae_equals_brute_force(built, selection):
+    # the streaming rules on a real SAE and store of the run; the top rule also against the run's own table
+    sae = TopKSAE.load(built / "results" / "sae" / "micromodel" / "step-30")
+    store = zarr.open_array(str(built / "results" / "activations" / "micromodel" / "step-30" / "test.zarr"), mode="r")
+    per_doc, offset = store.attrs["tokens_per_doc"], store.attrs["doc_id_offset"]
+    rows = torch.from_numpy(store[:].astype(np.float32))
+    if selection == "top":
+        got = top_texts.top_documents(sae, store, per_doc, top_n=10, batch_docs=7)
+        expected, _ = brute_force(sae, rows, 10, per_doc)
+        contexts = pl.read_parquet(built / "results" / "features" / "micromodel" / "step-30" / "contexts.parquet")
+        table = {f: [(d - offset, p) for d, p in part.sort("rank").select("doc_id", "position").iter_rows()]
+                 for (f,), part in contexts.group_by("feature")}
+        assert table == {f: [(d, p) for _, d, p in texts] for f, texts in expected.items() if texts}
+    else:
+        got = top_texts.threshold_documents(sae, store, per_doc, top_n=10, threshold=0.7, seed=0, batch_docs=7)
+        expected, _ = brute_force_threshold(sae, rows, 10, 0.7, 0, per_doc)
+    for f in range(sae.d_sae):
+        taken = [(d, p) for v, d, p in zip(got["value"][f].tolist(), got["doc"][f].tolist(),
+                                           got["position"][f].tolist()) if v > 0]
+        assert taken == [(d, p) for _, d, p in expected[f]], f
+    assert sum(len(texts) for texts in expected.values()) > 100  # the run's features have texts to compare
 
 
 def test_contexts_language_tendency_and_fig4(built):
