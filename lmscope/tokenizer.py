@@ -7,12 +7,13 @@ tokenizers library) and saved in Hugging Face layout; from then on it is loaded 
 from __future__ import annotations
 
 from collections.abc import Iterable
-
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import AutoTokenizer, PreTrainedTokenizerFast
+from typing import TYPE_CHECKING
 
 from lmscope.errors import InputError
 from lmscope.hub import from_pretrained
+
+if TYPE_CHECKING:  # for the annotations only: importing transformers takes ~4 s
+    from transformers import PreTrainedTokenizerFast
 
 # Runs of one Japanese script. Japanese has no spaces, so a plain byte-level BPE learns whole template phrases
 # ("の家にはウシがいた") as single tokens; isolating kanji, hiragana and katakana runs first keeps words apart,
@@ -29,6 +30,10 @@ def train_bpe(texts: Iterable[str], vocab_size: int, min_frequency: int = 2,
 
     `with_bos=False` builds one without a BOS token, the case `bos_token_id` exists for.
     """
+    # heavy (transformers takes ~4 s to import): only jobs that build or load a tokenizer pay for it
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast  # (the same reason)
+
     specials = dict(SPECIAL_TOKENS)
     if not with_bos:
         del specials["bos_token"]
@@ -48,6 +53,8 @@ def train_bpe(texts: Iterable[str], vocab_size: int, min_frequency: int = 2,
 def load_tokenizer(source: dict):
     """A tokenizer from a source as the workflow passes it: {path} (a local directory, e.g. one trained here)
     or {repo, revision} (the hub)."""
+    from transformers import AutoTokenizer  # heavy (~4 s to import): only jobs that load a tokenizer pay for it
+
     if "path" in source:
         return AutoTokenizer.from_pretrained(source["path"])
     return from_pretrained(AutoTokenizer, source["repo"], source.get("revision"), "tokenizer")
