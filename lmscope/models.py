@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor
+from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor,
+                          InstructBlipProcessor)
 
 from lmscope.errors import InputError
 from lmscope.hub import from_pretrained
@@ -51,11 +52,25 @@ def load_causal_lm(entry: dict, device: torch.device, dtype: torch.dtype):
     return model.to(device).eval()
 
 
+def vlm_config(entry: dict):
+    """A VLM's config alone (sizes and context), read before the weights are loaded."""
+    source, revision = checkpoint_source(entry)
+    return from_pretrained(AutoConfig, source, revision, f"VLM {entry.get('name', source)}")
+
+
+def load_processor(entry: dict, model_type: str):
+    """A VLM's processor. InstructBLIP's is built as InstructBlipProcessor whatever processor_class the hub's
+    files name: Salesforce/instructblip-vicuna-7b's processor_config.json names InstructBlipVideoProcessor, which
+    AutoProcessor would build, and its pixel values are 5-D video frames the image model does not take."""
+    source, revision = checkpoint_source(entry)
+    loader = InstructBlipProcessor if model_type == "instructblip" else AutoProcessor
+    return from_pretrained(loader, source, revision, f"VLM {entry.get('name', source)}")
+
+
 def load_vlm(entry: dict, device: torch.device, dtype: torch.dtype):
     """A vision-language model in eval mode and its processor, from {path} (e.g. the tiny LLaVA trained here) or
     {repo, revision}; also its family (config model_type: llava, llava_next, instructblip), which picks prompts."""
     source, revision = checkpoint_source(entry)
-    what = f"VLM {entry.get('name', source)}"
-    model = from_pretrained(AutoModelForImageTextToText, source, revision, what, dtype=dtype)
-    processor = from_pretrained(AutoProcessor, source, revision, what)
-    return model.to(device).eval(), processor, model.config.model_type
+    model = from_pretrained(AutoModelForImageTextToText, source, revision, f"VLM {entry.get('name', source)}",
+                            dtype=dtype)
+    return model.to(device).eval(), load_processor(entry, model.config.model_type), model.config.model_type

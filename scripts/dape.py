@@ -6,6 +6,7 @@ log_to(snakemake.log[0])
 run_dape(
     counts=dict(snakemake.input.items()),
     dape=snakemake.output.dape,
+    summary=snakemake.output.summary,
     filter_rate=snakemake.params.filter_rate,
     top_rate=snakemake.params.top_rate,
 )

@@ -1,4 +1,5 @@
-"""Rules domains_synthetic, domains_folder, domains_hf: one source of a domain (lmscope.mmneuron.domains.run_source)."""
+"""Rules domains_synthetic, domains_folder, domains_hf, domains_rsvqa: one source of a domain
+(lmscope.mmneuron.domains.run_source)."""
 from lmscope.logs import log_to
 from lmscope.mmneuron.domains import run_source
 

@@ -7,6 +7,7 @@ run(
     samples=list(snakemake.input.samples),
     model=snakemake.output.model,
     train=snakemake.params.train,
+    frames=snakemake.params.frames,
     roles=snakemake.params.roles,
     threads=snakemake.threads,
 )

@@ -43,3 +43,18 @@ def write_config(tmp_path):
         path.write_text(yaml.safe_dump(config, allow_unicode=True))
         return path
     return write
+
+
+# The files presets/mmneuron.yaml reads under data/, as a user downloads them (README, Domains)
+MMNEURON_DOWNLOADS = ("rsvqa_hr/USGS_split_train_questions.json", "rsvqa_hr/USGS_split_train_answers.json",
+                      "rsvqa_hr/USGS_split_val_questions.json", "rsvqa_hr/USGS_split_val_answers.json",
+                      "pmc_vqa/train.csv", "pmc_vqa/test_clean.csv", "pmc_vqa/images.zip",
+                      "lingoqa/action/train.parquet", "lingoqa/action/images.zip",
+                      "lingoqa/evaluation/val.parquet", "lingoqa/evaluation/images.zip")
+
+
+def place_mmneuron_downloads(root: Path) -> None:
+    """Empty stand-ins of those files under root/data: enough for the config checks and a dry run."""
+    for name in MMNEURON_DOWNLOADS:
+        (root / "data" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "data" / name).write_text("")

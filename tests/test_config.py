@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from conftest import REPO, snakemake
+from conftest import REPO, place_mmneuron_downloads, snakemake
 
 
 def dry_run(tmp_path, write_config, config):
@@ -18,16 +18,15 @@ def test_the_micro_config_is_valid(tmp_path, write_config, micro_config):
 
 @pytest.mark.parametrize("preset", ["llmjp.yaml", "pythia.yaml", "mmneuron.yaml"])
 def test_presets_validate_and_plan_without_the_network(tmp_path, write_config, preset):
-    for folder in ("data/rsvqa_hr", "data/lingoqa"):  # the mmneuron preset's folder sources, as a user fills them
-        (tmp_path / folder).mkdir(parents=True)
-        (tmp_path / folder / "records.jsonl").write_text("")
+    place_mmneuron_downloads(tmp_path)
     # as in the repository: config.yaml first, the preset over it
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config.update(yaml.safe_load((REPO / "presets" / preset).read_text()))
     proc = snakemake(tmp_path, "-n", configfile=write_config(config))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     if preset == "mmneuron.yaml":
-        assert "domains_hf" in proc.stdout and "domains_folder" in proc.stdout and "train_tinyvlm" not in proc.stdout
+        assert "domains_hf" in proc.stdout and "domains_folder" in proc.stdout and "domains_rsvqa" in proc.stdout
+        assert "train_tinyvlm" not in proc.stdout
         assert proc.stdout.count("rule count_neurons") == 10  # 2 VLMs x 5 domains
     else:
         assert "corpus_tokens" in proc.stdout and "train_tinylm" not in proc.stdout and "train_tinyvlm" in proc.stdout

@@ -26,8 +26,10 @@ from lmscope.mmneuron import vqa_metrics
 from lmscope.mmneuron.judge import Judge
 from lmscope.mmneuron.logit_lens import lm_hidden_states
 from lmscope.mmneuron.mlp_neurons import GROUP_MODULES, MODULE_NAMES, NeuronHooks
-from lmscope.mmneuron.vlm_inputs import evaluation_inputs
-from lmscope.models import load_vlm, resolve_device, resolve_dtype
+from lmscope.mmneuron.sample_plan import plan
+from lmscope.mmneuron.samples import read_rows
+from lmscope.mmneuron.vlm_inputs import evaluation_inputs, on_device
+from lmscope.models import load_processor, load_vlm, resolve_device, resolve_dtype, vlm_config
 from lmscope.tables import markdown, write_csv, write_markdown
 
 log = logging.getLogger(__name__)
@@ -94,11 +96,11 @@ def metric_for(kind: str, domain_metric: str) -> str:
     return "choice" if kind == "choice" else domain_metric
 
 
-def evaluate(model, processor, family: str, table: pl.DataFrame, dape_table: pl.DataFrame, domain: str,
-             groups: list[str], role: str, metric: str, generation: dict, seeds: list[int],
-             device: torch.device, dtype: torch.dtype, judge=None) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(answers: id, group, answer, score; summary: group, neurons, score, deviation). With a `judge`
-    (judge.Judge), open answers are scored by it instead of `metric`."""
+def evaluate(model, processor, family: str, rows, dape_table: pl.DataFrame, domain: str, groups: list[str],
+             role: str, frames: str, metric: str, generation: dict, seeds: list[int], device: torch.device,
+             dtype: torch.dtype, judge=None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(answers: id, group, answer, score; summary: group, neurons, score, deviation) over the records of `rows`.
+    With a `judge` (judge.Judge), open answers are scored by it instead of `metric`."""
     hooks = NeuronHooks(model)
     widths = {module: int(top) + 1 for module, top in  # neurons per layer of each module
               dape_table.group_by("module").agg(pl.col("neuron").max()).iter_rows()}
@@ -108,8 +110,8 @@ def evaluate(model, processor, family: str, table: pl.DataFrame, dape_table: pl.
     answers, deviations = [], {g: [] for g in groups}
     random_deviations = []
     try:
-        for row in table.iter_rows(named=True):
-            inputs = evaluation_inputs(family, processor, row, role, device, dtype)
+        for row in rows:
+            inputs = on_device(evaluation_inputs(family, processor, row, role, frames), device, dtype)
             h_normal = last_hidden(model, inputs)
             for group in groups:
                 with hooks.deactivated(sets[group]):
@@ -140,13 +142,24 @@ def evaluate(model, processor, family: str, table: pl.DataFrame, dape_table: pl.
     return answers, summary
 
 
-def run_ablation(*, samples: str, dape: str, ablation: str, model: dict, groups: list[str], role: str, metric: str,
-                 judge: dict | None, generation: dict, seeds: list[int], n_samples: int, device: str, dtype: str,
-                 domain: str, threads: int) -> None:
+def run_ablation(*, samples: str, dape: str, ablation: str, model: dict, frames: str, groups: list[str], role: str,
+                 metric: str, judge: dict | None, generation: dict, seeds: list[int], n_samples: int, seed: int,
+                 context_overflow: str, device: str, dtype: str, domain: str, threads: int) -> None:
     """answers.parquet and summary.csv in `ablation`, of one VLM (`model`: {name, path} or {name, repo, revision})
-    on the first `n_samples` validation questions of one domain's samples directory, with that domain's neurons
-    of `dape` (its dape.parquet) off per module group; open answers scored by `judge` when one is given."""
+    on `n_samples` validation questions of one domain's samples directory in a seeded order (`seed`), with that
+    domain's neurons of `dape` (its dape.parquet) off per module group; open answers scored by `judge` when one
+    is given. Every question is checked to fit the context with the answer's max_new_tokens before the model
+    is loaded."""
     torch.set_num_threads(threads)
+    config = vlm_config(model)
+    processor = load_processor(model, config.model_type)
+    chosen = plan(samples, "validation",
+                  lambda row: evaluation_inputs(config.model_type, processor, row, role, frames), config,
+                  {"samples": n_samples}, domain, context_overflow, seed,
+                  generated=generation.get("max_new_tokens", 0))
+    if chosen.exhausted:
+        log.warning("%s: %d validation questions, fewer than ablation.samples %d", domain, len(chosen.positions),
+                    n_samples)
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
     vlm, processor, family = load_vlm(model, dev, dt)
@@ -155,9 +168,9 @@ def run_ablation(*, samples: str, dape: str, ablation: str, model: dict, groups:
     usable = [g for g in groups if g == "none" or modules_of(g, present)]
     if skipped := [g for g in groups if g not in usable]:
         log.info("%s: no %s module in this model, skipped", model["name"], ", ".join(skipped))
-    table = pl.read_parquet(Path(samples) / "validation.parquet").head(n_samples)
-    answers, summary = evaluate(vlm, processor, family, table, dape_table, domain, usable, role, metric,
-                                generation, seeds, dev, dt, Judge(judge, dev) if judge else None)
+    answers, summary = evaluate(vlm, processor, family, read_rows(samples, "validation", chosen.positions),
+                                dape_table, domain, usable, role, frames, metric, generation, seeds, dev, dt,
+                                Judge(judge, dev) if judge else None)
     log.info("%s %s:\n%s", model["name"], domain, summary)
     with atomic_path(ablation) as tmp:
         Path(tmp).mkdir(parents=True)

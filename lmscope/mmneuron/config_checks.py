@@ -8,10 +8,26 @@ from pathlib import Path
 from lmscope.config import ConfigError, unique
 from lmscope.mmneuron.synthetic_images import DOMAINS
 
+BUDGET_MODULES = ("lm", "vision")  # the modules a token budget can count
+
+
+def budget_of(config: dict, index: int) -> dict:
+    """The counting budget of `vlms[index]`, {samples: N} or {tokens: N, module: lm | vision}: its own, else
+    neurons.budget. Keys set to null are dropped: Snakemake merges config files key by key, so a budget of one
+    kind over one of the other keeps both unless the other's keys are nulled."""
+    vlm = config["vlms"][index]
+    key = f"vlms[{index}].budget" if vlm.get("budget") else "neurons.budget"
+    budget = {k: v for k, v in (vlm.get("budget") or config["neurons"]["budget"]).items() if v is not None}
+    if set(budget) == {"samples"} or (set(budget) == {"tokens", "module"} and budget["module"] in BUDGET_MODULES):
+        return budget
+    raise ConfigError(key, f"{budget} is neither {{samples: N}} nor {{tokens: N, module: "
+                           f"{' | '.join(BUDGET_MODULES)}}}; where config files merged a budget of each kind, set "
+                           f"the other's keys to null")
+
 
 def check(config: dict, workdir: str | Path = ".") -> None:
     """Domains and VLMs: unique names, a synthetic source only for a domain the generator draws, folder sources
-    on disk, hub columns that say where the image and the answers are, a trained VLM's sizes that fit."""
+    and their files on disk, columns that say where the image and the answers are, a trained VLM's sizes that fit."""
     workdir = Path(workdir)
     unique([d["name"] for d in config.get("domains", [])], "domain", "domains")
     unique([v["name"] for v in config.get("vlms", [])], "VLM", "vlms")
@@ -24,19 +40,29 @@ def check(config: dict, workdir: str | Path = ".") -> None:
             if source["kind"] == "synthetic" and domain["name"] not in DOMAINS:
                 raise ConfigError(f"domains[{i}].name", f"{domain['name']!r} has a synthetic source, but the "
                                                         f"generator draws only {', '.join(DOMAINS)}")
+            if source["kind"] in ("folder", "rsvqa") and not (workdir / source["path"]).is_dir():
+                raise ConfigError(f"{key}.path", f"no such directory: {source['path']}")
             if source["kind"] == "folder":
-                if not (workdir / source["path"]).is_dir():
-                    raise ConfigError(f"{key}.path", f"no such directory: {source['path']}")
-                if not (workdir / source["path"] / source["records"]).is_file():
-                    raise ConfigError(f"{key}.records", f"no such file: {source['path']}/{source['records']}")
-            if source["kind"] == "hf":
-                columns = source["columns"]
+                for field in ("records", "images"):
+                    files = source.get(field, ".")
+                    for file in sorted(set(files.values())) if isinstance(files, dict) else [files]:
+                        if not (workdir / source["path"] / file).exists():
+                            raise ConfigError(f"{key}.{field}", f"no such file: {source['path']}/{file}")
+            if source["kind"] == "rsvqa":
+                for theirs in sorted(set(source["splits"].values())):
+                    for part in ("questions", "answers"):
+                        file = f"{source['prefix']}_split_{theirs}_{part}.json"
+                        if not (workdir / source["path"] / file).is_file():
+                            raise ConfigError(f"{key}.path", f"no {file} in {source['path']} (RSVQA's "
+                                                             f"{{prefix}}_split_{{split}}_{part}.json)")
+            if source["kind"] in ("hf", "folder") and (columns := source.get("columns")):
                 if ("image" in columns) == ("images" in columns):
                     raise ConfigError(f"{key}.columns", "name exactly one of image (one per question) and images "
                                                         "(several frames)")
                 if not ({"answers", "answer_letter"} & set(columns)):
                     raise ConfigError(f"{key}.columns", "name answers, or answer_letter with choices")
     for i, vlm in enumerate(config.get("vlms", [])):
+        budget_of(config, i)
         train = vlm.get("train")
         if "path" in vlm and not (workdir / vlm["path"] / "config.json").is_file():
             raise ConfigError(f"vlms[{i}].path", f"no model at {vlm['path']} (no config.json)")

@@ -1,63 +1,51 @@
 """Per-domain activation counts of every MLP neuron of a VLM (METHODS B2), written as one Zarr store per domain.
 
 Each sample is fed alone with the identification prompt `<image>\\n{question}` — forward only, so no padding is
-ever counted. A domain stops at the first sample that would take the language model past the token budget
-(image and text tokens together), so every domain is counted on at most the same number of tokens; a domain
-that runs out of samples first is recorded as such.
+ever counted. The samples are the split's in a seeded random order, one question per image by default (the
+reference shuffles and keeps one question per image), until the budget is met (lmscope.mmneuron.sample_plan):
+{samples: N} — the reference stops at 10K image-question pairs for both of the paper's models — or {tokens: N,
+module: lm | vision}. A domain that runs out before its budget is recorded as exhausted and said in the log.
 
     counts.zarr/{group}     int64 [layers, neurons]: tokens on which each neuron was > 0
     attrs                   groups, tokens (per group: positions the module saw), lm_tokens, samples, budget,
-                            exhausted
+                            exhausted, candidates, too_long, seed, distinct_images
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
-import polars as pl
 import torch
 import zarr
 
 from lmscope.atomic import atomic_path
 from lmscope.errors import InputError
-from lmscope.mmneuron.domains import open_images
 from lmscope.mmneuron.mlp_neurons import NeuronHooks
+from lmscope.mmneuron.sample_plan import plan
+from lmscope.mmneuron.samples import read_rows
 from lmscope.mmneuron.vlm_inputs import identification_inputs, on_device
-from lmscope.models import load_vlm, resolve_device, resolve_dtype
+from lmscope.models import load_processor, load_vlm, resolve_device, resolve_dtype, vlm_config
 
 log = logging.getLogger(__name__)
 
 
 @torch.no_grad()
-def count(model, processor, family: str, table: pl.DataFrame, budget: int, device: torch.device,
-          dtype: torch.dtype) -> dict:
-    """Count over the table's samples in order until the next one would exceed `budget` language-model tokens."""
-    if table.height == 0:
-        raise InputError("no samples to count neurons on")
+def count(model, processor, family: str, rows, frames: str, device: torch.device, dtype: torch.dtype) -> dict:
+    """Counts over every record of `rows`, each fed alone."""
     hooks = NeuronHooks(model)
-    lm_tokens = samples = 0
-    exhausted = True
+    samples = 0
     try:
-        for row in table.iter_rows(named=True):
-            inputs = identification_inputs(family, processor, open_images(row["images"]), row["question"])
-            n = int(inputs["input_ids"].shape[1])
-            if lm_tokens + n > budget:
-                exhausted = False
-                break
+        for row in rows:
             with hooks.counting():
-                model(**on_device(inputs, device, dtype))
-            lm_tokens += n
+                model(**on_device(identification_inputs(family, processor, row, frames), device, dtype))
             samples += 1
     finally:
         hooks.remove()
     if samples == 0:
-        raise InputError(f"config key neurons.token_budget: no sample fits in the token budget {budget} (the first "
-                         f"needs {n} tokens)")
+        raise InputError("no samples to count neurons on")
     counts = {g: np.stack([layers[i].numpy() for i in sorted(layers)]) for g, layers in hooks.counts.items()}
-    return {"counts": counts, "tokens": dict(hooks.tokens), "lm_tokens": lm_tokens, "samples": samples,
-            "budget": budget, "exhausted": exhausted}
+    return {"counts": counts, "tokens": dict(hooks.tokens), "samples": samples}
 
 
 def write(result: dict, path: str) -> None:
@@ -75,18 +63,29 @@ def read(path: str) -> tuple[dict[str, np.ndarray], dict]:
     return {name: root[name][...] for name in attrs["groups"]}, attrs
 
 
-def run(*, samples: str, counts: str, model: dict, budget: int, split: str, device: str, dtype: str, domain: str,
-        threads: int) -> dict:
+def run(*, samples: str, counts: str, model: dict, frames: str, budget: dict, split: str, seed: int,
+        distinct_images: bool, context_overflow: str, device: str, dtype: str, domain: str, threads: int) -> dict:
     """counts.zarr of one VLM (`model`: {name, path} or {name, repo, revision}) on the `split` of one domain's
-    samples directory, with `threads` torch threads."""
+    samples directory, with `threads` torch threads; the samples are chosen and checked against the context
+    before the model is loaded."""
     torch.set_num_threads(threads)
+    config = vlm_config(model)
+    processor = load_processor(model, config.model_type)
+    chosen = plan(samples, split, lambda row: identification_inputs(config.model_type, processor, row, frames),
+                  config, budget, domain, context_overflow, seed, distinct_images)
+    if chosen.exhausted:
+        log.warning("%s: ran out of samples (%d of %d candidates%s) short of the budget %s", domain,
+                    len(chosen.positions), chosen.candidates, ", one per image" if distinct_images else "", budget)
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
     vlm, processor, family = load_vlm(model, dev, dt)
-    result = count(vlm, processor, family, pl.read_parquet(Path(samples) / f"{split}.parquet"), budget, dev, dt)
-    if result["exhausted"]:
-        log.warning("%s: ran out of samples after %d language-model tokens, short of the budget %d", domain,
-                    result["lm_tokens"], budget)
+    result = count(vlm, processor, family, read_rows(samples, split, chosen.positions), frames, dev, dt)
+    result |= {"lm_tokens": chosen.tokens["lm"], "vision_tokens": chosen.tokens["vision"], "budget": budget,
+               "exhausted": chosen.exhausted, "candidates": chosen.candidates, "too_long": len(chosen.too_long),
+               "seed": seed, "distinct_images": distinct_images}
+    if result["tokens"].get("lm", chosen.tokens["lm"]) != chosen.tokens["lm"]:
+        log.warning("%s: the language model saw %d positions, %d were planned", domain, result["tokens"]["lm"],
+                    chosen.tokens["lm"])
     log.info("%s: %d samples, %d language-model tokens, tokens per group %s", domain, result["samples"],
              result["lm_tokens"], result["tokens"])
     write(result, counts)

@@ -6,6 +6,9 @@ and run_tables (rule mmneuron_tables).
 
 from __future__ import annotations
 
+import json
+import logging
+
 import numpy as np
 import polars as pl
 
@@ -15,6 +18,8 @@ from lmscope.mmneuron import neuron_counts
 from lmscope.mmneuron.dape import probabilities, select
 from lmscope.mmneuron.mlp_neurons import MODULE_NAMES
 from lmscope.tables import markdown, write_csv, write_markdown
+
+log = logging.getLogger(__name__)
 
 
 def neuron_table(count_stores: dict[str, str], filter_rate: float, top_rate: float) -> pl.DataFrame:
@@ -104,16 +109,35 @@ def overlap_markdown(table: pl.DataFrame) -> str:
 
 
 
+def counts_summary(count_stores: dict[str, str]) -> pl.DataFrame:
+    """One row per domain: what its counts rest on (samples, candidates, positions per module, the budget) and
+    whether the domain ran out of samples before the budget."""
+    rows = []
+    for domain, path in count_stores.items():
+        attrs = neuron_counts.read(path)[1]
+        rows.append({"domain": domain, "samples": attrs["samples"], "candidates": attrs.get("candidates"),
+                     "too_long": attrs.get("too_long", 0), "lm_tokens": attrs["tokens"].get("lm"),
+                     "vision_tokens": attrs["tokens"].get("vision"), "budget": json.dumps(attrs["budget"]),
+                     "exhausted": attrs["exhausted"]})
+    return pl.DataFrame(rows)
+
+
 def read_tables(dape: dict[str, str]) -> dict[str, pl.DataFrame]:
     """{vlm: its dape.parquet read} from {vlm: path}, in that order."""
     return {vlm: pl.read_parquet(path) for vlm, path in dape.items()}
 
 
-def run_dape(*, counts: dict[str, str], dape: str, filter_rate: float, top_rate: float) -> None:
-    """Rule dape: dape.parquet of one VLM from its counts.zarr per domain ({domain: path}, in config order)."""
+def run_dape(*, counts: dict[str, str], dape: str, summary: str, filter_rate: float, top_rate: float) -> None:
+    """Rule dape: dape.parquet of one VLM from its counts.zarr per domain ({domain: path}, in config order), and
+    the counts' summary (CSV), which names a domain that ran out before its budget."""
     table = neuron_table(counts, filter_rate, top_rate)
     with atomic_path(dape) as tmp:
         table.write_parquet(tmp)
+    short = counts_summary(counts)
+    write_csv(short, summary)
+    for domain in short.filter(pl.col("exhausted"))["domain"]:
+        log.warning("domain %s ran out of samples before its budget: its counts rest on fewer samples (%s)", domain,
+                    summary)
 
 
 def run_tables(*, dape: dict[str, str], table1_csv: str, table1_md: str, overlap_csv: str, overlap_md: str) -> None:

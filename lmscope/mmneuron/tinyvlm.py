@@ -27,7 +27,8 @@ from transformers import (CLIPImageProcessorPil, CLIPVisionConfig, LlamaConfig, 
 
 from lmscope.atomic import atomic_path
 from lmscope.mmneuron import prompts
-from lmscope.mmneuron.domains import open_images
+from lmscope.mmneuron.samples import read_split
+from lmscope.mmneuron.vlm_inputs import evaluation_inputs
 from lmscope.tokenizer import SPECIAL_TOKENS
 
 log = logging.getLogger(__name__)
@@ -98,14 +99,12 @@ class Encoded:
     question: str
 
 
-def encode(table: pl.DataFrame, processor: LlavaProcessor, role: dict[str, str]) -> list[Encoded]:
+def encode(table: pl.DataFrame, processor: LlavaProcessor, role: dict[str, str], frames: str) -> list[Encoded]:
+    """Every question with the evaluation prompt, its frames shown as `frames` says (vlm_inputs)."""
     out = []
     tokenizer = processor.tokenizer
     for row in table.iter_rows(named=True):
-        images = open_images(row["images"])
-        text = prompts.evaluation("llava", row["question"], row["choices"], role.get(row["domain"], ""),
-                                  len(images))
-        batch = processor(images=images, text=text, return_tensors="pt")
+        batch = evaluation_inputs("llava", processor, row, role.get(row["domain"], ""), frames)
         answer = tokenizer(row["answers"][0], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
         out.append(Encoded(row["domain"], batch["input_ids"][0].tolist(), answer, batch["pixel_values"],
                            row["answers"], row["question"]))
@@ -204,15 +203,16 @@ def uniform_chance(train_items: list[Encoded], items: list[Encoded]) -> dict[str
     return {d: sum(v) / len(v) for d, v in by_domain.items()}
 
 
-def run(*, samples: list[str], model: str, train: dict, roles: dict[str, str], threads: int) -> dict:
+def run(*, samples: list[str], model: str, train: dict, frames: str, roles: dict[str, str], threads: int) -> dict:
     """Train on the train split of every domain's samples directory (in the order of `samples`), validate on the
     first eval_samples of each validation split, and save model + processor + accuracy.json into `model`.
-    `train`: the vlms.train config block; `roles`: each domain's role text; `threads`: torch's threads."""
+    `train`: the vlms.train config block; `frames`: how several frames are shown (vlm_inputs); `roles`: each
+    domain's role text; `threads`: torch's threads."""
     torch.set_num_threads(threads)
     cfg = TinyVLMConfig(**train)
     torch.manual_seed(cfg.seed)
-    train_df = pl.concat([pl.read_parquet(Path(d) / "train.parquet") for d in samples])
-    val_df = pl.concat([pl.read_parquet(Path(d) / "validation.parquet").head(cfg.eval_samples) for d in samples])
+    train_df = pl.concat([read_split(d, "train") for d in samples])
+    val_df = pl.concat([read_split(d, "validation").head(cfg.eval_samples) for d in samples])
     texts = []
     for row in pl.concat([train_df, val_df]).iter_rows(named=True):
         texts += [prompts.evaluation("llava", row["question"], row["choices"], roles.get(row["domain"], "")),
@@ -220,7 +220,7 @@ def run(*, samples: list[str], model: str, train: dict, roles: dict[str, str], t
     tokenizer = build_tokenizer(texts)
     vlm, processor = build(cfg, tokenizer)
     log.info("tiny LLaVA: %d parameters, vocabulary %d", sum(p.numel() for p in vlm.parameters()), len(tokenizer))
-    train_items, val_items = encode(train_df, processor, roles), encode(val_df, processor, roles)
+    train_items, val_items = encode(train_df, processor, roles, frames), encode(val_df, processor, roles, frames)
     result = fit(vlm, processor, train_items, val_items, cfg)
     result["chance"] = uniform_chance(train_items, val_items)
     result["validation_samples"] = dict(Counter(e.domain for e in val_items))

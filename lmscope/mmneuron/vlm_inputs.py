@@ -1,8 +1,11 @@
-"""A prompt and its images as a VLM's processor takes them, on the model's device: the one place that builds VLM
-inputs, for counting neurons (the identification prompt) and for answering (the evaluation prompt).
+"""A prompt and its images as a VLM's processor takes them: the one place that builds VLM inputs, for counting
+neurons (the identification prompt) and for answering (the evaluation prompt).
 
-LLaVA models take one `<image>` placeholder per frame. InstructBLIP's processor places its query tokens itself
-and takes one image per prompt, so the frames of a multi-frame question (LingoQA) are tiled side by side.
+A question with several frames (LingoQA) is shown to every VLM as one image by default (`frames: tile`), the
+frames side by side, as the reference code does: LLaVA-NeXT spends about 2.9k language-model positions on each
+image, so five separate frames would not fit Vicuna-7B's 4,096. `frames: separate` gives LLaVA models one
+`<image>` per frame (the tiny LLaVA trained here learns that way); InstructBLIP's processor places its query
+tokens itself and takes one image per prompt, so it always gets the tiled image.
 """
 
 from __future__ import annotations
@@ -10,8 +13,11 @@ from __future__ import annotations
 import torch
 from PIL import Image
 
+from lmscope.errors import InputError
 from lmscope.mmneuron import prompts
-from lmscope.mmneuron.domains import open_images
+from lmscope.mmneuron.records import open_images
+
+FRAMES = ("tile", "separate")
 
 
 def tiled(frames: list[Image.Image]) -> Image.Image:
@@ -25,10 +31,19 @@ def tiled(frames: list[Image.Image]) -> Image.Image:
     return out
 
 
+def shown(images: list[Image.Image], family: str, frames: str) -> list[Image.Image]:
+    """The images the model is given for a question's frames: one tiled image, or the frames as they are."""
+    if frames not in FRAMES:
+        raise InputError(f"config key vlms[].frames: {frames!r}, not one of {', '.join(FRAMES)}")
+    if len(images) > 1 and (frames == "tile" or family == "instructblip"):
+        return [tiled(images)]
+    return images
+
+
 def processed(family: str, processor, images: list[Image.Image], text: str):
     """Processor outputs (CPU tensors) for one prompt with its images."""
     if family == "instructblip":
-        return processor(images=tiled(images) if len(images) > 1 else images[0], text=text, return_tensors="pt")
+        return processor(images=images[0], text=text, return_tensors="pt")
     return processor(images=images, text=text, return_tensors="pt")
 
 
@@ -37,14 +52,15 @@ def on_device(inputs, device: torch.device, dtype: torch.dtype) -> dict[str, tor
     return {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device)) for k, v in inputs.items()}
 
 
-def identification_inputs(family: str, processor, images: list[Image.Image], question: str):
-    """Processor outputs (CPU tensors) for the identification prompt: one placeholder per frame, or the frames
-    tiled for InstructBLIP. Left on the CPU: neuron counting reads their length before the model sees them."""
-    return processed(family, processor, images, prompts.identification(question, len(images), family))
+def identification_inputs(family: str, processor, row: dict, frames: str):
+    """Processor outputs (CPU tensors) for the identification prompt of one record (a row of a domain's
+    samples): one placeholder per image shown."""
+    images = shown(open_images(row["images"]), family, frames)
+    return processed(family, processor, images, prompts.identification(row["question"], len(images), family))
 
 
-def evaluation_inputs(family: str, processor, row: dict, role: str, device: torch.device, dtype: torch.dtype):
-    """The evaluation prompt of table 5 for one record (a row of a domain's samples), as model inputs."""
-    images = open_images(row["images"])
+def evaluation_inputs(family: str, processor, row: dict, role: str, frames: str):
+    """Processor outputs (CPU tensors) for the evaluation prompt of table 5 for one record."""
+    images = shown(open_images(row["images"]), family, frames)
     text = prompts.evaluation(family, row["question"], row["choices"] or None, role, len(images))
-    return on_device(processed(family, processor, images, text), device, dtype)
+    return processed(family, processor, images, text)

@@ -1,5 +1,7 @@
 """Switching neurons off: exact zeros where chosen and nowhere else, nothing off changes nothing, deviation by
 hand, and the random baseline's per-layer counts."""
+import math
+
 import numpy as np
 import polars as pl
 import pytest
@@ -7,8 +9,9 @@ import torch
 
 from lmscope.mmneuron import ablation, domains, prompts, tinyvlm
 from lmscope.mmneuron.mlp_neurons import NeuronHooks
-from lmscope.mmneuron.vlm_inputs import evaluation_inputs
+from lmscope.mmneuron.vlm_inputs import evaluation_inputs, on_device
 from lmscope.tables import markdown
+from test_mlp_neurons import llava, llava_next
 
 CFG = tinyvlm.TinyVLMConfig(image_size=32, patch_size=8, vision_hidden=16, vision_intermediate=32, hidden_size=32,
                             intermediate_size=48, num_heads=2, num_layers=2)
@@ -48,7 +51,7 @@ def test_chosen_neurons_per_group(setup):
 
 def test_a_deactivated_neuron_is_zero_at_the_next_layers_input_and_the_others_are_unchanged(setup):
     model, processor, table, _ = setup
-    inputs = evaluation_inputs("llava", processor, table.row(0, named=True), "", torch.device("cpu"), torch.float32)
+    inputs = evaluation_inputs("llava", processor, table.row(0, named=True), "", "separate")
     down = model.model.language_model.layers[1].mlp.down_proj  # takes act_fn(gate_proj(x)) * up_proj(x)
     seen = []
     handle = down.register_forward_hook(lambda m, args, out: seen.append(args[0].detach().clone()))
@@ -67,11 +70,12 @@ def test_a_deactivated_neuron_is_zero_at_the_next_layers_input_and_the_others_ar
 
 def test_nothing_off_reproduces_the_answers_and_gives_zero_deviation(setup):
     model, processor, table, dape_table = setup
-    plain = [ablation.answer(model, processor, evaluation_inputs("llava", processor, r, "", torch.device("cpu"),
-                                                                  torch.float32), GENERATION)
+    plain = [ablation.answer(model, processor, on_device(evaluation_inputs("llava", processor, r, "", "separate"),
+                                                         torch.device("cpu"), torch.float32), GENERATION)
              for r in table.iter_rows(named=True)]
-    answers, summary = ablation.evaluate(model, processor, "llava", table, dape_table, "medical", ["none", "all"],
-                                         "", "exact", GENERATION, [0, 1, 2], torch.device("cpu"), torch.float32)
+    answers, summary = ablation.evaluate(model, processor, "llava", table.iter_rows(named=True), dape_table,
+                                         "medical", ["none", "all"], "", "separate", "exact", GENERATION, [0, 1, 2],
+                                         torch.device("cpu"), torch.float32)
     assert answers.filter(pl.col("group") == "none")["answer"].to_list() == plain
     none = summary.filter(pl.col("group") == "none").row(0, named=True)
     assert none["deviation"] == 0.0 and none["neurons"] == 0
@@ -135,3 +139,17 @@ def test_tables_2_and_3_in_the_papers_layout_with_the_extremes_in_bold():
     assert t3["module"].to_list() == ["Random (Avg.)", "LLM", "Vision Encoder", "MLP Projector", "All"]
     text = markdown(t3, mark="max", labels=2, block="vlm", unmarked=("None", "Random (Avg.)"))
     assert "| m | All | **30.00** | 0.00 |" in text and "| m | Random (Avg.) | 5.00 | 0.00 |" in text
+
+
+@pytest.mark.parametrize("build", [llava, llava_next])
+def test_beam_search_runs_the_vision_tower_once(build):
+    """Beam search 5 (the paper's) repeats the language model's work per beam but not the image's: the vision
+    tower sees one copy (transformers 5), so switched-off vision neurons act once per question, as in greedy."""
+    torch.manual_seed(0)
+    model, inputs = build()
+    model.eval()
+    seen = []
+    handle = model.model.vision_tower.register_forward_hook(lambda module, args, out: seen.append(args[0].shape[0]))
+    model.generate(**inputs, num_beams=5, max_new_tokens=2, do_sample=False)
+    handle.remove()
+    assert seen == [math.prod(inputs["pixel_values"].shape[:-3])]  # one pass, over one copy's images or crops

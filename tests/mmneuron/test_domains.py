@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from PIL import Image
 
-from lmscope.mmneuron import domains, synthetic_images
+from lmscope.mmneuron import domains, records, samples, synthetic_images
 from lmscope.mmneuron.choices import LETTERS
 
 SYNTH = {"kind": "synthetic", "train": 30, "validation": 10, "seed": 3, "image_size": 32, "frames": 3,
@@ -31,11 +31,11 @@ def test_synthetic_samples_are_seeded_and_answerable(domain, tmp_path):
     again = synthetic_images.sample(domain, "train", 7, 3, 32, 3, False)
     row = train.row(7, named=True)
     assert row["question"] == again.question and row["answers"] == again.answers
-    assert np.array_equal(np.asarray(domains.open_images(row["images"])[0]), np.asarray(again.images[0]))
+    assert np.array_equal(np.asarray(records.open_images(row["images"])[0]), np.asarray(again.images[0]))
     frames = {len(i) for i in train["images"]}
     assert frames == ({3} if domain == "driving" else {1})
     for r in train.iter_rows(named=True):
-        assert r["kind"] in domains.KINDS and len(r["answers"]) == 1
+        assert r["kind"] in records.KINDS and len(r["answers"]) == 1
         if r["kind"] == "choice":  # medical, PMC-VQA style: the answer is the letter of one of the options
             assert domain == "medical" and r["answers"][0] in "ABCD"[:len(r["choices"])]
         if r["kind"] == "yesno":
@@ -129,12 +129,14 @@ def test_hf_source_offline_from_save_to_disk(tmp_path):
     features = datasets.Features({"qid": datasets.Value("int64"), "image": datasets.Image(),
                                   "question": datasets.Value("string"),
                                   "answers": datasets.List({"answer": datasets.Value("string")}),
-                                  "Choice A": datasets.Value("string"), "Choice B": datasets.Value("string")})
+                                  "Choice A": datasets.Value("string"), "Choice B": datasets.Value("string"),
+                                  "label": datasets.Value("string")})
     rows = {"qid": [1, 2, 3], "image": [{"bytes": png_bytes(), "path": None}, {"bytes": b"not an image", "path": None},
                                         {"bytes": png_bytes((0, 255, 0)), "path": None}],
             "question": ["Color?", "Color?", "Color?"],
             "answers": [[{"answer": "red"}] * 3, [{"answer": "x"}], [{"answer": "green"}, {"answer": "lime"}]],
-            "Choice A": ["A:red", "A:red", "A:red"], "Choice B": ["B:green", "B:green", "B:green"]}
+            "Choice A": ["A:red", "A:red", "A:red"], "Choice B": ["B:green", "B:green", "B:green"],
+            "label": ["B", "A", "A"]}
     data = datasets.DatasetDict({"val": datasets.Dataset.from_dict(rows, features=features),
                                  "tr": datasets.Dataset.from_dict(rows, features=features)})
     data.save_to_disk(str(tmp_path / "vqav2"))
@@ -147,10 +149,10 @@ def test_hf_source_offline_from_save_to_disk(tmp_path):
     assert validation["answers"].to_list() == [["red"], ["green", "lime"]]
     assert validation["answer_counts"].to_list() == [[3], [1, 1]]
     spec["columns"] = {"image": "image", "question": "question", "choices": ["Choice A", "Choice B"],
-                       "answer_letter": "qid"}
+                       "answer_letter": "label"}
     domains.prepare("medical", spec, "hf0", tmp_path / "choice")
     row = pl.read_parquet(tmp_path / "choice" / "validation.parquet").row(0, named=True)
-    assert row["choices"] == ["red", "green"] and row["kind"] == "choice" and row["answers"] == ["1"]
+    assert row["choices"] == ["red", "green"] and row["kind"] == "choice" and row["answers"] == ["B"]
     spec["columns"] = {"image": "image", "question": "Question", "answers": "answers"}
     with pytest.raises(ValueError, match="hf0 .*split tr.*: no column 'Question'; it has qid, image"):
         domains.prepare("common", spec, "hf0", tmp_path / "bad")
@@ -162,7 +164,7 @@ def test_merge_concatenates_sources_and_refuses_an_empty_split(tmp_path):
     b = tmp_path / "b"
     domains.prepare("common", dict(SYNTH, train=3, validation=1, seed=4), "synthetic1", b)
     domains.merge("common", [str(a), str(b)], tmp_path / "merged")
-    merged = pl.read_parquet(tmp_path / "merged" / "train.parquet")
+    merged = samples.read_split(tmp_path / "merged", "train")
     assert merged["source"].to_list() == ["synthetic0"] * 5 + ["synthetic1"] * 3
     stats = json.loads((tmp_path / "merged" / "stats.json").read_text())
     assert [s["source"] for s in stats["sources"]] == ["synthetic0", "synthetic1"]

@@ -14,13 +14,27 @@ def check_last_layer_is_the_models_logits(model, inputs):
     with torch.no_grad():
         out = model(**inputs, output_hidden_states=True)
     states = logit_lens.lm_hidden_states(out)
-    logits = logit_lens.layer_logits(model, states)
-    assert logits.shape[0] == len(states)
-    assert torch.allclose(logits[-1], out.logits.float(), atol=1e-5)
+    assert torch.allclose(logit_lens.unembedded(model, states, len(states) - 1), out.logits.float(), atol=1e-5)
     # an inner layer goes through the final norm: not the raw unembedding of the hidden state
     norm, head = logit_lens.final_norm(model), model.get_output_embeddings()
-    assert torch.allclose(logits[1], head(norm(states[1])), atol=1e-5)
-    assert not torch.allclose(logits[1], head(states[1]), atol=1e-3)
+    assert torch.allclose(logit_lens.unembedded(model, states, 1), head(norm(states[1])), atol=1e-5)
+    assert not torch.allclose(logit_lens.unembedded(model, states, 1), head(states[1]), atol=1e-3)
+    # a sample read layer by layer in chunks of positions equals the whole stack unembedded at once
+    full = torch.stack([head(norm(h)) for h in states[:-1]] + [head(states[-1])]).float()[:, 0]
+    logit_lens.POSITION_CHUNK, chunk = 2, logit_lens.POSITION_CHUNK
+    try:
+        read = logit_lens.read_sample(model, inputs, None, 3)
+    finally:
+        logit_lens.POSITION_CHUNK = chunk
+    is_image = logit_lens.image_positions(model, inputs["input_ids"][0])
+    entropy = logit_lens.entropy(full)
+    assert torch.allclose(read["text_entropy"], entropy[:, ~is_image].mean(-1), atol=1e-5)
+    probs, ids = logit_lens.top_tokens(full[:, -1], 3)
+    assert torch.equal(read["top"]["text"][1], ids) and torch.allclose(read["top"]["text"][0], probs, atol=1e-6)
+    if is_image.any():
+        assert torch.allclose(read["image_entropy"], entropy[:, is_image].mean(-1), atol=1e-5)
+        middle = int(torch.nonzero(is_image)[len(torch.nonzero(is_image)) // 2])
+        assert torch.equal(read["top"]["image"][1], logit_lens.top_tokens(full[:, middle], 3)[1])
 
 
 def test_tiny_llava():

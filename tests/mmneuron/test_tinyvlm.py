@@ -55,7 +55,7 @@ def test_a_few_steps_fit_a_small_training_set(tmp_path):
     table = pl.read_parquet(tmp_path / "common" / "train.parquet")
     texts = [prompts.evaluation("llava", q, None) for q in table["question"]] + [a[0] for a in table["answers"]]
     model, processor = tinyvlm.build(CFG, tinyvlm.build_tokenizer(texts))
-    items = tinyvlm.encode(table, processor, {})
+    items = tinyvlm.encode(table, processor, {}, "separate")
     batch = tinyvlm.collate(items, processor.tokenizer.pad_token_id, with_answers=True)
     with torch.no_grad():
         before = model(**batch).loss.item()

@@ -1,6 +1,6 @@
 """Every snakemake command README.md documents plans as written (issue 16): each is run with -n from a folder laid
-out like a checkout (the workflow, config.yaml, presets and profiles linked in; the mmneuron preset's folder
-sources made empty, as a user would have filled them), with `snakemake` or `.venv/bin/snakemake` replaced by this
+out like a checkout (the workflow, config.yaml, presets and profiles linked in; the mmneuron preset's
+downloaded files made empty, where a user puts them), with `snakemake` or `.venv/bin/snakemake` replaced by this
 interpreter's. A `--report` command needs finished results: it must get as far as asking for them."""
 
 import re
@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, place_mmneuron_downloads
 
 LINKED = ("Snakefile", "config.yaml", "presets", "profiles", "workflow", "scripts", "lmscope", "envs")
 COMMAND = re.compile(r"(?:^ {4}|`)((?:\.venv/bin/)?snakemake(?: [^`#\n]*)?)", re.M)
@@ -41,9 +41,7 @@ def checkout(tmp_path_factory):
     root = tmp_path_factory.mktemp("checkout")
     for name in LINKED:
         (root / name).symlink_to(REPO / name)
-    for folder in ("data/rsvqa_hr", "data/lingoqa"):
-        (root / folder).mkdir(parents=True)
-        (root / folder / "records.jsonl").write_text("")
+    place_mmneuron_downloads(root)
     return root
 
 

@@ -253,13 +253,18 @@ def test_a_filled_sheet_replaces_the_classifier_and_is_scored(built, tmp_path, m
 def test_branch_b_counts_respect_the_budget_and_dape_selects_per_module(built, micro_config):
     from lmscope.mmneuron import neuron_counts
 
-    budget = micro_config["neurons"]["token_budget"]
+    from lmscope.mmneuron.samples import read_split
+
+    budget = micro_config["neurons"]["budget"]["tokens"]
     names = [d["name"] for d in micro_config["domains"]]
+    summary = pl.read_csv(built / "results" / "neurons" / "microvlm" / "counts_summary.csv")
+    assert summary["domain"].to_list() == names and not summary["exhausted"].any()
     for domain in names:
-        samples = pl.read_parquet(built / "results" / "domains" / domain / "samples" / "train.parquet")
+        samples = read_split(built / "results" / "domains" / domain / "samples", "train")
         assert samples.height == 40 and set(samples["domain"]) == {domain}
         counts, attrs = neuron_counts.read(built / "results" / "neurons" / "microvlm" / domain / "counts.zarr")
-        assert 0 < attrs["lm_tokens"] <= budget and not attrs["exhausted"]
+        assert 0 < attrs["lm_tokens"] == attrs["tokens"]["lm"] <= budget and not attrs["exhausted"]
+        assert summary.filter(pl.col("domain") == domain)["samples"][0] == attrs["samples"]
         assert set(counts) == {"vision", "projector", "lm"}
         assert all((c >= 0).all() and (c <= attrs["tokens"][g]).all() for g, c in counts.items())
     vlm = built / "results" / "vlms" / "microvlm"

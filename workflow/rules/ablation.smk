@@ -5,6 +5,7 @@
 rule ablation:
     params:
         model=lambda w: vlm_entry(w.vlm),
+        frames=lambda w: VLMS[w.vlm]["frames"],
         groups=config["ablation"]["groups"],
         role=lambda w: DOMAINS[w.domain]["role"],
         metric=lambda w: DOMAINS[w.domain]["metric"],
@@ -12,6 +13,8 @@ rule ablation:
         generation=config["ablation"]["generation"],
         seeds=config["ablation"]["random_seeds"],
         n_samples=config["ablation"]["samples"],
+        seed=config["ablation"]["seed"],
+        context_overflow=config["context_overflow"],
         device=config["device"],
         dtype=config["dtype"],
     input:

@@ -5,8 +5,11 @@
 rule logit_lens:
     params:
         model=lambda w: vlm_entry(w.vlm),
+        frames=lambda w: VLMS[w.vlm]["frames"],
         role=lambda w: DOMAINS[w.domain]["role"],
         n_samples=config["lens"]["samples"],
+        seed=config["lens"]["seed"],
+        context_overflow=config["context_overflow"],
         layers=config["lens"]["layers"],
         top_k=config["lens"]["top_k"],
         device=config["device"],

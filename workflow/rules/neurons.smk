@@ -1,12 +1,18 @@
 # Branch B, stage 3 (METHODS B2-B3): per-domain activation counts of every MLP neuron, then the DAPE selection
 # and its tables (table 1, overlap between domains) and the per-layer figure (the paper's figure 5).
+# Lookup of this file: each VLM's counting budget, its own or neurons.budget.
+BUDGETS = {v["name"]: branch_b.budget_of(config, i) for i, v in enumerate(config.get("vlms", []))}
 
 
 rule count_neurons:
     params:
         model=lambda w: vlm_entry(w.vlm),
-        budget=config["neurons"]["token_budget"],
+        frames=lambda w: VLMS[w.vlm]["frames"],
+        budget=lambda w: BUDGETS[w.vlm],
         split=config["neurons"]["split"],
+        seed=config["neurons"]["seed"],
+        distinct_images=config["neurons"]["distinct_images"],
+        context_overflow=config["context_overflow"],
         device=config["device"],
         dtype=config["dtype"],
     input:
@@ -36,6 +42,7 @@ rule dape:
         unpack(lambda w: {d: f"results/neurons/{w.vlm}/{d}/counts.zarr" for d in DOMAINS}),  # named by domain
     output:
         dape="results/neurons/{vlm}/dape.parquet",
+        summary="results/neurons/{vlm}/counts_summary.csv",
     log:
         "results/logs/dape/{vlm}.log",
     benchmark:

@@ -5,6 +5,7 @@
 rule train_tinyvlm:
     params:
         train=lambda w: VLMS[w.vlm]["train"],
+        frames=lambda w: VLMS[w.vlm]["frames"],
         roles={d: DOMAINS[d]["role"] for d in DOMAINS},
     input:
         samples=[f"results/domains/{d}/samples" for d in DOMAINS],
