@@ -99,13 +99,20 @@ def _answers(row: dict, columns: dict, choices: list[str], value, where: str) ->
     return answers, counts
 
 
-def _mapped_record(domain: str, name: str, ident: str, row: dict, columns: dict, blobs: list[bytes],
-                   answer_kind: str, answers_value, where: str) -> dict:
-    """A record from a published row through the config's column mapping."""
+def _mapped_sample(domain: str, name: str, ident: str, row: dict, spec: dict, store: ImageStore, answers_value,
+                   where: str) -> tuple[str, dict | BadImage]:
+    """(id, record) of a published row through the config's column mapping, or (id, BadImage) when its images
+    do not load."""
+    columns = spec["columns"]
+    image_column = columns.get("images") or columns["image"]
+    try:
+        blobs = _blobs(row[image_column] if columns.get("images") else [row[image_column]], store, ident)
+    except (OSError, BadImage) as error:
+        return ident, BadImage(str(error))
     choices = _choices(row, columns)
     answers, counts = _answers(row, columns, choices, answers_value, f"{where}, sample {ident}")
-    return record(domain, name, f"{name}:{ident}", blobs, str(row[columns["question"]]), answers, counts, choices,
-                  "choice" if choices else answer_kind)
+    return ident, record(domain, name, f"{name}:{ident}", blobs, str(row[columns["question"]]), answers, counts,
+                         choices, "choice" if choices else spec["answer_kind"])
 
 
 class ImageStore:
@@ -257,7 +264,6 @@ def _published_table(domain, split, spec, name, table, shared, store):
         _check_columns(_wanted(columns), present, where)
     id_column, answers_column = columns.get("id"), columns.get("answers")
     gathered = _gathered_answers(table, id_column, answers_column) if id_column and answers_column else None
-    image_column = columns.get("images") or columns["image"]
     seen = set()
     for number, row in enumerate(_table_rows(table), 1):
         if present is None:
@@ -269,15 +275,8 @@ def _published_table(domain, split, spec, name, table, shared, store):
             seen.add(ident)
         if shared and _drawn(spec, row[columns["image_id"]] if columns.get("image_id") else ident) != split:
             continue
-        values = row[image_column] if columns.get("images") else [row[image_column]]
-        try:
-            blobs = _blobs(values, store, ident)
-        except (OSError, BadImage) as error:
-            yield ident, BadImage(str(error))
-            continue
         answers_value = gathered[row[id_column]] if gathered is not None else row.get(answers_column)
-        yield ident, _mapped_record(domain, name, ident, row, columns, blobs, spec["answer_kind"], answers_value,
-                                    where)
+        yield _mapped_sample(domain, name, ident, row, spec, store, answers_value, where)
 
 
 def _load_hf(spec: dict, hf_split: str):
@@ -327,14 +326,7 @@ def hf(domain: str, split: str, spec: dict, name: str) -> Iterator[tuple[str, di
         if shared and _drawn(spec, row[columns["image_id"]] if columns.get("image_id") else ident) != split:
             continue
         taken += 1
-        values = row[image_column] if columns.get("images") else [row[image_column]]
-        try:
-            blobs = _blobs(values, store, ident)
-        except (OSError, BadImage) as error:
-            yield ident, BadImage(str(error))
-            continue
-        yield ident, _mapped_record(domain, name, ident, row, columns, blobs, spec["answer_kind"],
-                                    row.get(columns.get("answers")), where)
+        yield _mapped_sample(domain, name, ident, row, spec, store, row.get(columns.get("answers")), where)
 
 
 def _rsvqa_entries(path: Path, key: str, where: str) -> pl.DataFrame:
