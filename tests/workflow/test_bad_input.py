@@ -8,10 +8,12 @@ import copy
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import yaml
 
-from conftest import snakemake
+from conftest import MICRO, snakemake
 
 
 def _jsonl(path, rows):
@@ -107,13 +109,26 @@ def _one_line_has(out: str, fragments: list[str]) -> bool:
     return any(all(f in line for f in fragments) for line in out.splitlines())
 
 
-@pytest.mark.parametrize("change, fragments", [case[1:] for case in CONFIG_ERRORS],
+@pytest.fixture(scope="module")
+def config_dry_runs(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
+    """{case id: its `snakemake -n`}, every case of CONFIG_ERRORS in a folder of its own, two dry runs at a time
+    (each is one busy core for about 3 s)."""
+    def dry_run(case):
+        name, change, _ = case
+        workdir = tmp_path_factory.mktemp("bad-config")
+        config = yaml.safe_load(MICRO.read_text())
+        change(config, workdir)
+        (workdir / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+        return name, snakemake(workdir, "-n", configfile=workdir / "config.yaml")
+
+    with ThreadPoolExecutor(2) as pool:
+        return dict(pool.map(dry_run, CONFIG_ERRORS))
+
+
+@pytest.mark.parametrize("name, fragments", [(case[0], case[2]) for case in CONFIG_ERRORS],
                          ids=[case[0] for case in CONFIG_ERRORS])
-def test_a_bad_config_stops_the_dry_run_with_one_paragraph(tmp_path, write_config, micro_config, change,
-                                                           fragments):
-    config = copy.deepcopy(micro_config)
-    change(config, tmp_path)
-    proc = snakemake(tmp_path, "-n", configfile=write_config(config))
+def test_a_bad_config_stops_the_dry_run_with_one_paragraph(config_dry_runs, name, fragments):
+    proc = config_dry_runs[name]
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out
     assert _one_line_has(out, fragments), out
