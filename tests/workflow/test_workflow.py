@@ -1,7 +1,7 @@
 """The micro workflow end to end: corpus and tiny-LM rules through Snakemake in a temporary directory."""
-import copy
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import polars as pl
@@ -10,7 +10,7 @@ import torch
 import zarr
 
 from brute_force import brute_force, brute_force_threshold
-from conftest import snakemake
+from conftest import MICRO, snakemake
 from lmscope import fonts
 from lmscope.sae_checkpoints import language, top_texts
 from lmscope.sae_checkpoints.sae import TopKSAE
@@ -308,8 +308,9 @@ def test_branch_b_ablation_tables_and_logit_lens(built, micro_config):
 
 
 def planned_jobs(workdir, configfile) -> dict[str, int]:
-    """Rule -> jobs that `snakemake -n` would run (rule all left out)."""
-    proc = snakemake(workdir, "-n", configfile=configfile)
+    """Rule -> jobs that `snakemake -n` would run (rule all left out); without the lock, so that several plans
+    of one folder can run at once."""
+    proc = snakemake(workdir, "-n", "--nolock", configfile=configfile)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     if "Nothing to be done" in proc.stdout + proc.stderr:
         return {}
@@ -358,12 +359,23 @@ def reverse_keys(value) -> None:
             reverse_keys(v)
 
 
-@pytest.mark.parametrize("edit, expected", [(e, x) for _, e, x in STALE], ids=[name for name, _, _ in STALE])
-def test_a_config_edit_reruns_exactly_the_stale_rules(built, micro_config, tmp_path, edit, expected):
+@pytest.fixture(scope="module")
+def stale_plans(built, tmp_path_factory) -> dict[str, dict[str, int]]:
+    """{edit: the jobs `snakemake -n` plans on the built micro workflow after it}, two dry runs at a time."""
     import yaml
 
-    config = copy.deepcopy(micro_config)
-    edit(config)
-    path = tmp_path / "edited.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))  # key order as edited
-    assert planned_jobs(built, path) == expected
+    def plan(case):
+        name, edit, _ = case
+        config = yaml.safe_load(MICRO.read_text())
+        edit(config)
+        path = tmp_path_factory.mktemp("edited") / "edited.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))  # key order as edited
+        return name, planned_jobs(built, path)
+
+    with ThreadPoolExecutor(2) as pool:
+        return dict(pool.map(plan, STALE))
+
+
+@pytest.mark.parametrize("name, expected", [(name, x) for name, _, x in STALE], ids=[name for name, _, _ in STALE])
+def test_a_config_edit_reruns_exactly_the_stale_rules(stale_plans, name, expected):
+    assert stale_plans[name] == expected
