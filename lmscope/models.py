@@ -68,9 +68,10 @@ def load_processor(entry: dict, model_type: str):
 
 
 def load_vlm(entry: dict, device: torch.device, dtype: torch.dtype):
-    """A vision-language model in eval mode and its processor, from {path} (e.g. the tiny LLaVA trained here) or
-    {repo, revision}; also its family (config model_type: llava, llava_next, instructblip), which picks prompts."""
+    """A vision-language model in eval mode on `device`, from {path} (e.g. the tiny LLaVA trained here) or
+    {repo, revision}. Its processor comes apart (load_processor): the stages build every input with it before
+    the weights are loaded."""
     source, revision = checkpoint_source(entry)
     model = from_pretrained(AutoModelForImageTextToText, source, revision, f"VLM {entry.get('name', source)}",
                             dtype=dtype)
-    return model.to(device).eval(), load_processor(entry, model.config.model_type), model.config.model_type
+    return model.to(device).eval()

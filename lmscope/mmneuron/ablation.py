@@ -15,6 +15,7 @@ and averages d over the configured seeds.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +27,10 @@ from lmscope.mmneuron import vqa_metrics
 from lmscope.mmneuron.judge import Judge
 from lmscope.mmneuron.logit_lens import lm_hidden_states
 from lmscope.mmneuron.mlp_neurons import GROUP_MODULES, MODULE_NAMES, NeuronHooks
-from lmscope.mmneuron.sample_plan import plan
+from lmscope.mmneuron.sample_plan import planned
 from lmscope.mmneuron.samples import read_rows
 from lmscope.mmneuron.vlm_inputs import evaluation_inputs, on_device
-from lmscope.models import load_processor, load_vlm, resolve_device, resolve_dtype, vlm_config
+from lmscope.models import load_vlm, resolve_device, resolve_dtype
 from lmscope.tables import markdown, write_csv, write_markdown
 
 log = logging.getLogger(__name__)
@@ -151,18 +152,15 @@ def run_ablation(*, samples: str, dape: str, ablation: str, model: dict, frames:
     is given. Every question is checked to fit the context with the answer's max_new_tokens before the model
     is loaded."""
     torch.set_num_threads(threads)
-    config = vlm_config(model)
-    processor = load_processor(model, config.model_type)
-    chosen = plan(samples, "validation",
-                  lambda row: evaluation_inputs(config.model_type, processor, row, role, frames), config,
-                  {"samples": n_samples}, domain, context_overflow, seed,
-                  generated=generation.get("max_new_tokens", 0))
+    processor, family, chosen = planned(model, samples, "validation",
+                                        partial(evaluation_inputs, role=role, frames=frames), {"samples": n_samples},
+                                        domain, context_overflow, seed, generated=generation.get("max_new_tokens", 0))
     if chosen.exhausted:
         log.warning("%s: %d validation questions, fewer than ablation.samples %d", domain, len(chosen.positions),
                     n_samples)
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
-    vlm, processor, family = load_vlm(model, dev, dt)
+    vlm = load_vlm(model, dev, dt)
     dape_table = pl.read_parquet(dape)
     present = set(dape_table["module"].unique())
     usable = [g for g in groups if g == "none" or modules_of(g, present)]

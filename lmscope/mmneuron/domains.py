@@ -107,13 +107,14 @@ def merge(domain: str, source_dirs: list[str], out_dir: str | Path) -> None:
             (tmp / split).mkdir(parents=True)
             for index, (directory, source) in enumerate(zip(source_dirs, stats)):
                 if source["splits"][split]["samples"]:
-                    _link(Path(directory) / f"{split}.parquet", tmp / split / f"{index:02d}-{source['source']}.parquet")
+                    _link(Path(directory) / f"{split}.parquet",
+                          tmp / split / f"{index:02d}-{source['source']}.parquet")
         (tmp / "stats.json").write_text(json.dumps({"domain": domain, "sources": stats}, indent=1))
 
 
 def run_source(*, source: dict, source_samples: str, domain: str, index: str) -> dict:
-    """Rules domains_synthetic, domains_folder, domains_hf, domains_rsvqa: the `index`-th source of a domain (named by its kind
-    and index, e.g. synthetic0) prepared into `source_samples`."""
+    """Rules domains_synthetic, domains_folder, domains_hf, domains_rsvqa: the `index`-th source of a domain
+    (named by its kind and index, e.g. synthetic0) prepared into `source_samples`."""
     return prepare(domain, source, f"{source['kind']}{index}", source_samples)
 
 

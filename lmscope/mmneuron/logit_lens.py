@@ -9,6 +9,7 @@ InstructBLIP's query tokens, which take the image token's id in the input) and t
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -16,10 +17,10 @@ import torch
 
 from lmscope.atomic import atomic_path
 from lmscope.errors import InputError
-from lmscope.mmneuron.sample_plan import plan
+from lmscope.mmneuron.sample_plan import planned
 from lmscope.mmneuron.samples import read_rows
 from lmscope.mmneuron.vlm_inputs import evaluation_inputs, on_device
-from lmscope.models import load_processor, load_vlm, resolve_device, resolve_dtype, vlm_config
+from lmscope.models import load_vlm, resolve_device, resolve_dtype
 
 FINAL_NORMS = ("norm", "final_layer_norm", "ln_f")
 
@@ -116,14 +117,12 @@ def run(*, samples: str, lens: str, model: dict, frames: str, role: str, n_sampl
     layer, tokens, rank, token, probability) in `lens`, of one VLM (`model`: {name, path} or {name, repo,
     revision}) on `n_samples` validation questions of one domain's samples directory in a seeded order."""
     torch.set_num_threads(threads)
-    config = vlm_config(model)
-    processor = load_processor(model, config.model_type)
-    chosen = plan(samples, "validation",
-                  lambda row: evaluation_inputs(config.model_type, processor, row, role, frames), config,
-                  {"samples": n_samples}, domain, context_overflow, seed)
+    processor, family, chosen = planned(model, samples, "validation",
+                                        partial(evaluation_inputs, role=role, frames=frames), {"samples": n_samples},
+                                        domain, context_overflow, seed)
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
-    vlm, processor, family = load_vlm(model, dev, dt)
+    vlm = load_vlm(model, dev, dt)
     sums, top_rows, first = {}, [], None
     for index, row in enumerate(read_rows(samples, "validation", chosen.positions)):
         read = read_sample(vlm, on_device(evaluation_inputs(family, processor, row, role, frames), dev, dt), layers,

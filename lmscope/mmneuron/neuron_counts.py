@@ -14,6 +14,7 @@ module: lm | vision}. A domain that runs out before its budget is recorded as ex
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import numpy as np
 import torch
@@ -22,10 +23,10 @@ import zarr
 from lmscope.atomic import atomic_path
 from lmscope.errors import InputError
 from lmscope.mmneuron.mlp_neurons import NeuronHooks
-from lmscope.mmneuron.sample_plan import plan
+from lmscope.mmneuron.sample_plan import planned
 from lmscope.mmneuron.samples import read_rows
 from lmscope.mmneuron.vlm_inputs import identification_inputs, on_device
-from lmscope.models import load_processor, load_vlm, resolve_device, resolve_dtype, vlm_config
+from lmscope.models import load_vlm, resolve_device, resolve_dtype
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,11 @@ def write(result: dict, path: str) -> None:
         root.attrs.update({k: v for k, v in result.items() if k != "counts"} | {"groups": list(result["counts"])})
 
 
+def read_attrs(path: str) -> dict:
+    """The attrs of one counts.zarr: what its counts rest on, without the counts."""
+    return dict(zarr.open_group(str(path), mode="r").attrs)
+
+
 def read(path: str) -> tuple[dict[str, np.ndarray], dict]:
     """(counts per group, attrs) of one counts.zarr."""
     root = zarr.open_group(str(path), mode="r")
@@ -69,16 +75,14 @@ def run(*, samples: str, counts: str, model: dict, frames: str, budget: dict, sp
     samples directory, with `threads` torch threads; the samples are chosen and checked against the context
     before the model is loaded."""
     torch.set_num_threads(threads)
-    config = vlm_config(model)
-    processor = load_processor(model, config.model_type)
-    chosen = plan(samples, split, lambda row: identification_inputs(config.model_type, processor, row, frames),
-                  config, budget, domain, context_overflow, seed, distinct_images)
+    processor, family, chosen = planned(model, samples, split, partial(identification_inputs, frames=frames), budget,
+                                        domain, context_overflow, seed, distinct_images)
     if chosen.exhausted:
         log.warning("%s: ran out of samples (%d of %d candidates%s) short of the budget %s", domain,
                     len(chosen.positions), chosen.candidates, ", one per image" if distinct_images else "", budget)
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
-    vlm, processor, family = load_vlm(model, dev, dt)
+    vlm = load_vlm(model, dev, dt)
     result = count(vlm, processor, family, read_rows(samples, split, chosen.positions), frames, dev, dt)
     result |= {"lm_tokens": chosen.tokens["lm"], "vision_tokens": chosen.tokens["vision"], "budget": budget,
                "exhausted": chosen.exhausted, "candidates": chosen.candidates, "too_long": len(chosen.too_long),

@@ -114,7 +114,7 @@ def counts_summary(count_stores: dict[str, str]) -> pl.DataFrame:
     whether the domain ran out of samples before the budget."""
     rows = []
     for domain, path in count_stores.items():
-        attrs = neuron_counts.read(path)[1]
+        attrs = neuron_counts.read_attrs(path)
         rows.append({"domain": domain, "samples": attrs["samples"], "candidates": attrs.get("candidates"),
                      "too_long": attrs.get("too_long", 0), "lm_tokens": attrs["tokens"].get("lm"),
                      "vision_tokens": attrs["tokens"].get("vision"), "budget": json.dumps(attrs["budget"]),

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from lmscope.errors import InputError
 from lmscope.mmneuron.config_checks import BUDGET_MODULES
 from lmscope.mmneuron.samples import read_index, read_rows, seeded_order
+from lmscope.models import load_processor, vlm_config
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,19 @@ def module_tokens(config, inputs) -> dict[str, int]:
     patch = vision.patch_size
     per_crop = (pixels.shape[-2] // patch) * (pixels.shape[-1] // patch) + 1
     return {"lm": int(inputs["input_ids"].shape[1]), "vision": crops * per_crop}
+
+
+def planned(model: dict, samples: str, split: str, inputs: Callable[[str, object, dict], dict], budget: dict,
+            domain: str, overflow: str = "stop", seed: int = 0, distinct_images: bool = False, generated: int = 0):
+    """(processor, family, Plan) of a stage: the VLM's config and processor, without its weights, and the samples
+    it runs on as `plan` chooses them; `inputs(family, processor, row)` builds a record's model inputs (the
+    identification or the evaluation prompt)."""
+    config = vlm_config(model)
+    family = config.model_type
+    processor = load_processor(model, family)
+    chosen = plan(samples, split, lambda row: inputs(family, processor, row), config, budget, domain, overflow,
+                  seed, distinct_images, generated)
+    return processor, family, chosen
 
 
 def plan(samples: str, split: str, build: Callable[[dict], dict], config, budget: dict, domain: str,

@@ -41,7 +41,9 @@ def samples(tmp_path_factory):
 
 
 def test_saved_vlm_loads_with_from_pretrained_and_expands_image_tokens(saved_vlm):
-    model, processor, family = load_vlm({"path": str(saved_vlm)}, torch.device("cpu"), torch.float32)
+    model = load_vlm({"path": str(saved_vlm)}, torch.device("cpu"), torch.float32)
+    family = model.config.model_type
+    processor = load_processor({"path": str(saved_vlm)}, family)
     assert family == "llava" and not model.training
     row = {"images": [png(Image.new("RGB", (32, 32)))] * 2, "question": "How many cars are ahead?"}
     ids = identification_inputs(family, processor, row, "separate")["input_ids"][0].tolist()
@@ -93,7 +95,8 @@ def test_the_plan_takes_the_seeded_order_until_the_budget_and_checks_the_context
 
 
 def test_counts_match_a_direct_pass_over_the_same_samples(saved_vlm, samples):
-    model, processor, family = load_vlm({"path": str(saved_vlm)}, torch.device("cpu"), torch.float32)
+    model = load_vlm({"path": str(saved_vlm)}, torch.device("cpu"), torch.float32)
+    family, processor = "llava", load_processor({"path": str(saved_vlm)}, "llava")
     rows = list(read_rows(samples / "driving", "train", [4, 0, 7]))
     result = neuron_counts.count(model, processor, family, rows, "separate", torch.device("cpu"), torch.float32)
     assert result["samples"] == 3
