@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import sys
 
+from tqdm import tqdm
+
 from lmscope.errors import paragraph, user_facing
 
 
@@ -32,3 +34,12 @@ def log_to(path: str) -> None:
         terminal.write(message)
 
     sys.excepthook = report
+
+
+def progress(total: int | None, desc: str, unit: str = "tok", initial: int = 0) -> tqdm:
+    """A progress bar for a long rule's log: the count in `unit`s per second and, with a total, an ETA.
+
+    One line every 30 s at most, so that a 12-hour job's log stays readable (tqdm in a file redraws with carriage
+    returns; `tail` shows the latest). Counts are scaled (k, M) because a paper-scale split is 10^8 tokens."""
+    return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, initial=initial, mininterval=30,
+                dynamic_ncols=False, ncols=100, file=sys.stderr)
