@@ -1,4 +1,4 @@
-"""Rule sae_sweep: one (n/d, K) point of fig2, metrics only (lmscope.sae_checkpoints.sae_training)."""
+"""Rule sae_sweep: fig2's points of one n/d (every K in one pass), metrics only (lmscope.sae_checkpoints.sae_training)."""
 from lmscope.logs import log_to
 from lmscope.sae_checkpoints.sae_training import run_sweep
 
@@ -10,6 +10,7 @@ run_sweep(
     metrics=snakemake.output.metrics,
     state=snakemake.params.state,
     training=snakemake.params.training,
+    ks=snakemake.params.ks,
     device=snakemake.params.device,
     threads=snakemake.threads,
 )

@@ -74,14 +74,14 @@ def fig2(points: list[dict], pdf_path, csv_path) -> None:
 
 
 def read_fig2_points(points: list[dict], metrics_paths: list[str]) -> list[dict]:
-    """Each point's test metrics at its best learning rate, from a metrics JSON or an SAE directory."""
-
-
-
+    """Each point's test metrics at its best learning rate, from a sweep JSON (one n/d, its Ks under "points") or
+    an SAE directory (the main setting)."""
     out = []
     for point, path in zip(points, metrics_paths):
         path = Path(path)
         metrics = json.loads((path / "metrics.json" if path.is_dir() else path).read_text())
+        if "points" in metrics:
+            metrics = metrics["points"][str(point["k"])]
         out.append({**point, "best_lr": metrics["best_lr"], "test_mse": metrics["test"]["mse"],
                     "test_fvu": metrics["test"]["fvu"], "test_dead_fraction": metrics["test"]["dead_fraction"]})
     return out

@@ -33,15 +33,26 @@ class _TopKEncode(torch.autograd.Function):
     """vals, idx = ReLU(TopK(F.linear(x, W, b))) with a sparse backward.
 
     With `k_aux` > 0, also the top `k_aux` pre-activations among the latents in `dead` (AuxK), appended after
-    the K main ones, so that one backward pass serves both."""
+    the K main ones, so that one backward pass serves both.
+
+    With `select_dtype` bfloat16 the dense matmul (the B·n·d step that bounds the speed) runs in bfloat16 only to
+    choose the active latents; their values are then computed exactly in float32 from the K (+ k_aux) chosen
+    rows (B·K·d), so that reconstruction and gradients keep full precision and only near-ties can pick
+    differently."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, k, dead, k_aux):
-        pre = F.linear(x, weight, bias)
+    def forward(ctx, x, weight, bias, k, dead, k_aux, select_dtype=None):
+        if select_dtype is None:
+            pre = F.linear(x, weight, bias)
+        else:
+            pre = F.linear(x.to(select_dtype), weight.to(select_dtype),
+                           None if bias is None else bias.to(select_dtype))
         vals, idx = pre.topk(k, dim=-1, sorted=False)
         if k_aux:
             aux_vals, aux_idx = pre.masked_fill(~dead, float("-inf")).topk(k_aux, dim=-1, sorted=False)
             vals, idx = torch.cat([vals, aux_vals], -1), torch.cat([idx, aux_idx], -1)
+        if select_dtype is not None:  # exact values of the chosen latents (-inf stays -inf: no dead latent left)
+            vals = torch.where(torch.isneginf(vals), vals.to(x.dtype), _chosen_preactivations(x, weight, bias, idx))
         vals = vals.relu()  # also turns the -inf of too few dead latents into 0 (no gradient)
         ctx.save_for_backward(x, weight, idx, vals)
         ctx.has_bias = bias is not None
@@ -63,7 +74,16 @@ class _TopKEncode(torch.autograd.Function):
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = torch.zeros(weight.shape[0], dtype=g.dtype, device=g.device).index_add_(0, idx.flatten(),
                                                                                            g.flatten())
-        return grad_x, grad_w, grad_b, None, None, None
+        return grad_x, grad_w, grad_b, None, None, None, None
+
+
+def _chosen_preactivations(x, weight, bias, idx, max_bytes: int = 2 ** 28) -> torch.Tensor:
+    """[B, K] float32 pre-activations of the latents `idx` only, in row blocks whose gathered weights [rows, K, d]
+    stay under `max_bytes` (a whole 32k-token batch at K = 32, d = 2,048 would gather 8.6 GB)."""
+    rows = max(1, max_bytes // (idx.shape[1] * x.shape[1] * x.element_size()))
+    out = torch.cat([torch.einsum("bd,bkd->bk", x[s:s + rows], weight[idx[s:s + rows]])
+                     for s in range(0, len(x), rows)]) if len(x) else x.new_zeros(idx.shape)
+    return out + bias[idx] if bias is not None else out
 
 
 class TopKSAE(nn.Module):
@@ -80,6 +100,7 @@ class TopKSAE(nn.Module):
         self.W_enc_t = nn.Parameter(w_dec * ENCODER_INIT_NORM)
         self.b_enc = nn.Parameter(torch.zeros(d_sae)) if encoder_bias else None
         self.b_pre = nn.Parameter(torch.zeros(d_in))
+        self.select_dtype: torch.dtype | None = None  # bfloat16: choose the active latents in bf16 (_TopKEncode)
 
     @property
     def W_enc(self) -> torch.Tensor:
@@ -90,7 +111,7 @@ class TopKSAE(nn.Module):
                k_aux: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """(values, indices) of the K active latents, [batch, K] each (then the AuxK ones when k_aux > 0)."""
         k_aux = min(k_aux, int(dead.sum())) if dead is not None else 0
-        return _TopKEncode.apply(x - self.b_pre, self.W_enc_t, self.b_enc, self.k, dead, k_aux)
+        return _TopKEncode.apply(x - self.b_pre, self.W_enc_t, self.b_enc, self.k, dead, k_aux, self.select_dtype)
 
     def decode(self, vals: torch.Tensor, idx: torch.Tensor, bias: bool = True) -> torch.Tensor:
         out = F.embedding_bag(idx, self.W_dec, per_sample_weights=vals.to(self.W_dec.dtype), mode="sum")

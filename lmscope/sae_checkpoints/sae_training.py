@@ -2,7 +2,9 @@
 
 Every learning rate has its own SAE, optimiser and schedule, all from the same initialisation; each batch from
 the shuffled reader is given to every one of them in turn, so the data is read once for the whole grid and
-every candidate sees exactly the batches it would have seen alone. The loop, top to bottom:
+every candidate sees exactly the batches it would have seen alone. Fig. 2's sweep shares passes the same way:
+the SAEs of one n/d and several K (same shape, same batches) are one grid of K x learning rate. The loop, top
+to bottom:
 
     b_pre <- geometric median of a sample of training rows
     for each batch:  for each learning rate:  loss = |x - x_hat|^2 (+ AuxK)  -> backward
@@ -17,6 +19,9 @@ measure a fixed seeded sample of whole validation documents drawn evenly across 
 a split is ordered by source, and with one source per language its first rows are all one language.
 
 Same seed, same data, CPU -> the same weights (and resuming gives the same weights as not stopping).
+`precision` decides the encoder's dense matmul, the step that bounds the speed (benchmarks/README.md): fp32;
+tf32 (the default: float32 with TF32 tensor-core matmuls on CUDA, exactly fp32 on a CPU); bf16 (the active latents
+chosen by a bfloat16 matmul, their values exact in float32: sae.py).
 """
 
 from __future__ import annotations
@@ -24,18 +29,19 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import torch
 import zarr
-from tqdm import tqdm
 
 from lmscope.atomic import atomic_path
 from lmscope.errors import InputError
+from lmscope.logs import progress as progress_bar
 from lmscope.models import resolve_device
 from lmscope.sae_checkpoints.activation_store import CheckedStore
 from lmscope.sae_checkpoints.figures import sae_curves
@@ -64,6 +70,7 @@ class SAETrainConfig:
     eval_tokens: int = 65536  # validation tokens per curve point
     checkpoint_every: int = 500
     seed: int = 0
+    precision: str = "tf32"  # fp32 | tf32 | bf16: the encoder matmul's (module docstring)
 
 
 def lr_factor(step: int, warmup: int, total: int, schedule: str) -> float:
@@ -144,16 +151,31 @@ def evaluate(sae: TopKSAE, batches: Iterator[torch.Tensor]) -> dict:
             "dead_fraction": 1 - fired.float().mean().item()}
 
 
+@contextmanager
+def matmul_precision(precision: str, device: torch.device):
+    """TF32 matmuls for the duration on CUDA when `precision` is tf32 (restored after); nothing elsewhere."""
+    if device.type != "cuda" or precision != "tf32":
+        yield
+        return
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before)
+
+
 class Candidate:
-    """One learning rate of the grid: its SAE, optimiser and curve."""
+    """One (K, learning rate) of the grid: its SAE, optimiser and curve."""
 
     def __init__(self, lr: float, cfg: SAETrainConfig, d_in: int, b_pre: torch.Tensor, total_steps: int, device):
-        self.lr = lr
+        self.lr, self.k = lr, cfg.k
         d_sae = cfg.expansion_factor * d_in
         if cfg.k > d_sae:
-            raise InputError(f"config key sae.k (or sae.sweep.k): K={cfg.k} active latents asked for, but the SAE has only {d_sae} "
-                             f"(expansion_factor {cfg.expansion_factor} x width {d_in} of the activations)")
+            raise InputError(f"config key sae.k (or sae.sweep.k): K={cfg.k} active latents asked for, but the SAE "
+                             f"has only {d_sae} (expansion_factor {cfg.expansion_factor} x width {d_in} of the activations)")
         self.sae = TopKSAE(d_in, d_sae, cfg.k, cfg.encoder_bias, seed=cfg.seed).to(device)
+        self.sae.select_dtype = torch.bfloat16 if cfg.precision == "bf16" else None
         with torch.no_grad():
             self.sae.b_pre.copy_(b_pre)
         self.opt = torch.optim.Adam(self.sae.parameters(), lr=lr)
@@ -167,15 +189,15 @@ class Candidate:
         caller drops the candidate."""
         dead = self.last_fired >= cfg.dead_tokens if cfg.auxk else None
         vals, idx = self.sae.encode(x, dead=dead, k_aux=cfg.k_aux if cfg.auxk else 0)
-        main_vals, main_idx = vals[:, :cfg.k], idx[:, :cfg.k]
+        main_vals, main_idx = vals[:, :self.k], idx[:, :self.k]
         x_hat = self.sae.decode(main_vals, main_idx)
         loss = (x - x_hat).pow(2).sum(-1).mean()
         if not torch.isfinite(loss):
             return loss.item()
         total = loss
-        if vals.shape[1] > cfg.k:  # AuxK: dead latents reconstruct what the live ones missed (Gao et al.)
+        if vals.shape[1] > self.k:  # AuxK: dead latents reconstruct what the live ones missed (Gao et al.)
             residual = (x - x_hat).detach()
-            aux = self.sae.decode(vals[:, cfg.k:], idx[:, cfg.k:], bias=False)
+            aux = self.sae.decode(vals[:, self.k:], idx[:, self.k:], bias=False)
             aux_loss = (residual - aux).pow(2).sum(-1).mean() / residual.pow(2).sum(-1).mean().clamp_min(1e-12)
             total = loss + cfg.auxk_coefficient * torch.nan_to_num(aux_loss)
         total.backward()
@@ -203,8 +225,11 @@ class Candidate:
 
 def train_grid(train_store, validation_store, cfg: SAETrainConfig, device: str | torch.device = "cpu",
                state_path: str | Path | None = None, stop_after: int | None = None,
-               progress: Callable[[int], None] | None = None) -> tuple[list[Candidate], list[dict]]:
-    """Train one SAE per learning rate on `train_store`; return the candidates and the training log.
+               progress: Callable[[int, int], None] | None = None,
+               ks: Sequence[int] | None = None) -> tuple[list[Candidate], list[dict]]:
+    """Train one SAE per learning rate (and per K of `ks`, default cfg.k alone) on `train_store`, every one on
+    the same batches of one pass; return the candidates (K-major) and the training log (rows name their K when
+    there are several). `progress(tokens read, tokens in all)` is called after every step.
 
     A candidate whose loss becomes NaN or inf stops there (its `diverged_at` is set, its log rows end the step
     before); when every one has, an InputError names sae.lr_grid. With `state_path`, the whole state is saved
@@ -217,13 +242,14 @@ def train_grid(train_store, validation_store, cfg: SAETrainConfig, device: str |
     total_steps = max(1, math.ceil(cfg.epochs * steps_per_epoch))
     d_in = reader.d
     b_pre = geometric_median(sample_rows(reader.arrays[0], cfg.median_sample, cfg.seed)).to(device)
-    candidates = [Candidate(lr, cfg, d_in, b_pre, total_steps, device) for lr in cfg.lr_grid]
+    ks = list(ks or [cfg.k])
+    candidates = [Candidate(lr, replace(cfg, k=k), d_in, b_pre, total_steps, device) for k in ks for lr in cfg.lr_grid]
     validation = CheckedStore(validation_store)
     curve = curve_sample(validation, cfg.eval_tokens, cfg.seed).to(device).split(eval_batch(validation,
                                                                                               cfg.batch_tokens))
     rows: list[dict] = []
     start = 0
-    fingerprint = {"cfg": asdict(cfg), "train_store": str(train_store), "rows": reader.n_rows}
+    fingerprint = {"cfg": asdict(cfg), "ks": ks, "train_store": str(train_store), "rows": reader.n_rows}
     if state_path and Path(state_path).is_file():
         state = torch.load(state_path, map_location=device, weights_only=False)
         if state["fingerprint"] == fingerprint:
@@ -242,42 +268,46 @@ def train_grid(train_store, validation_store, cfg: SAETrainConfig, device: str |
                         "candidates": [c.state() for c in candidates],
                         "diverged_at": [c.diverged_at for c in candidates]}, tmp)
 
-    step = start
-    while step < total_steps:
-        epoch, skip = divmod(step, steps_per_epoch)
-        for i, x in enumerate(reader.epoch(epoch)):
-            if i < skip:
-                continue  # resuming inside an epoch: the reader is deterministic, so skip what was seen
-            alive = [cand for cand in candidates if cand.diverged_at is None]
-            losses = [cand.step(x, cfg) for cand in alive]
-            step += 1
-            for cand, loss in zip(alive, losses):
-                if not math.isfinite(loss):
-                    cand.diverged_at = step
-                    log.warning("learning rate %g diverged at step %d (SAE loss %s): dropped from the grid",
-                                cand.lr, step, loss)
-            if all(cand.diverged_at is not None for cand in candidates):
-                where = ", ".join(f"lr {c.lr:g} at step {c.diverged_at}" for c in candidates)
-                raise InputError(f"config key sae.lr_grid: every learning rate diverged (the SAE loss became NaN or "
-                                 f"inf: {where}); lower them, or, if even small rates diverge, check the activation "
-                                 f"store for non-finite values")
-            curve_point = step % cfg.eval_every == 0 or step == total_steps
-            for cand, loss in zip(alive, losses):
-                if cand.diverged_at is not None:
-                    continue  # its rows end the step before
-                val = math.nan
-                if curve_point:
-                    val = evaluate(cand.sae, iter(curve))["mse"]
-                rows.append({"step": step, "lr": cand.lr, "lr_now": cand.sched.get_last_lr()[0],
-                             "train_mse": loss, "val_mse": val})
-            if progress:
-                progress(step)
-            if state_path and (step % cfg.checkpoint_every == 0 or step == stop_after):
-                save_state(step)
-            if step == total_steps or step == stop_after:
+    tokens_total = min(total_steps * cfg.batch_tokens, math.ceil(cfg.epochs * reader.n_rows))
+    with matmul_precision(cfg.precision, device):
+        step = start
+        while step < total_steps:
+            epoch, skip = divmod(step, steps_per_epoch)
+            for i, x in enumerate(reader.epoch(epoch)):
+                if i < skip:
+                    continue  # resuming inside an epoch: the reader is deterministic, so skip what was seen
+                alive = [cand for cand in candidates if cand.diverged_at is None]
+                losses = [cand.step(x, cfg) for cand in alive]
+                step += 1
+                for cand, loss in zip(alive, losses):
+                    if not math.isfinite(loss):
+                        cand.diverged_at = step
+                        log.warning("learning rate %g diverged at step %d (SAE loss %s): dropped from the grid",
+                                    cand.lr, step, loss)
+                if all(cand.diverged_at is not None for cand in candidates):
+                    where = ", ".join(f"lr {c.lr:g} at step {c.diverged_at}" for c in candidates)
+                    raise InputError(f"config key sae.lr_grid: every learning rate diverged (the SAE loss became "
+                                     f"NaN or inf: {where}); lower them, or, if even small rates diverge, check the "
+                                     f"activation store for non-finite values")
+                curve_point = step % cfg.eval_every == 0 or step == total_steps
+                for cand, loss in zip(alive, losses):
+                    if cand.diverged_at is not None:
+                        continue  # its rows end the step before
+                    val = math.nan
+                    if curve_point:
+                        val = evaluate(cand.sae, iter(curve))["mse"]
+                    rows.append({"step": step, **({"k": cand.k} if len(ks) > 1 else {}), "lr": cand.lr,
+                                 "lr_now": cand.sched.get_last_lr()[0], "train_mse": loss, "val_mse": val})
+                if progress:
+                    progress(min(step * cfg.batch_tokens, tokens_total), tokens_total)
+                if state_path and (step % cfg.checkpoint_every == 0 or step == stop_after):
+                    save_state(step)
+                if step == total_steps or step == stop_after:
+                    break
+            if step == stop_after:
                 break
-        if step == stop_after:
-            break
+    for cand in candidates:
+        cand.sae.select_dtype = None  # evaluated and saved as the float32 model analysis will read
     return candidates, rows
 
 
@@ -297,30 +327,46 @@ def fit(train_store, validation_store, test_store, cfg: SAETrainConfig, device="
     Returns the best candidate, the metrics (validation and test for every learning rate that did not diverge,
     which won and, only when some did, "diverged": {lr: step}) and the training log."""
     candidates, rows = train_grid(train_store, validation_store, cfg, device, state_path, progress=progress)
+    best, metrics = select(candidates, cfg, validation_store, test_store, device)
+    return best, metrics, rows
+
+
+def select(candidates: list[Candidate], cfg: SAETrainConfig, validation_store, test_store,
+           device) -> tuple[Candidate, dict]:
+    """The candidate (of one K) with the lowest validation MSE, and fit()'s metrics for that grid."""
     metrics = {"lr_grid": {}, "config": asdict(cfg)}
     diverged = {f"{c.lr:g}": c.diverged_at for c in candidates if c.diverged_at is not None}
     if diverged:  # absent otherwise: a grid where every rate trains writes what it always did
         metrics["diverged"] = diverged
     candidates = [c for c in candidates if c.diverged_at is None]
+    if not candidates:
+        raise InputError(f"config key sae.lr_grid: every learning rate diverged for K={cfg.k} ({diverged}); lower "
+                         f"them")
     for cand in candidates:
         metrics["lr_grid"][f"{cand.lr:g}"] = {
             split: evaluate(cand.sae, sequential_batches(store, cfg.batch_tokens, device))
             for split, store in (("validation", validation_store), ("test", test_store))}
     best = min(candidates, key=lambda c: metrics["lr_grid"][f"{c.lr:g}"]["validation"]["mse"])
     metrics.update(best_lr=best.lr, **metrics["lr_grid"][f"{best.lr:g}"])
-    log.info("best learning rate %g: validation MSE %.5f, test FVU %.4f, dead %.3f", best.lr,
+    log.info("K=%d: best learning rate %g: validation MSE %.5f, test FVU %.4f, dead %.3f", cfg.k, best.lr,
              metrics["validation"]["mse"], metrics["test"]["fvu"], metrics["test"]["dead_fraction"])
-    return best, metrics, rows
+    return best, metrics
 
 
-def _fit_logged(train, validation, test, state, training: dict, device: str, threads: int):
-    """fit() with the config from the schema's `sae` block, a progress bar in the job's log, on `threads`."""
-    torch.set_num_threads(threads)
-    cfg = SAETrainConfig(**training)
-    with tqdm(desc="SAE steps", mininterval=5) as bar:
-        best, metrics, rows = fit(train, validation, test, cfg, resolve_device(device), state,
-                                  progress=lambda step: bar.update())
-    return cfg, best, metrics, rows
+def _token_progress(desc: str) -> Callable[[int, int], None]:
+    """train_grid's progress callback as a bar in the job's log (tokens/s and an ETA), opened at the first step
+    (when the total is known; a resumed run starts where it was)."""
+    bar = None
+
+    def advance(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = progress_bar(total, desc)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return advance
 
 
 def _drop_state(state) -> None:
@@ -332,7 +378,10 @@ def _drop_state(state) -> None:
 def run(*, train, validation, test, sae, state, training: dict, device: str, threads: int) -> None:
     """Rule train_sae: the checkpoint's SAE in SAELens layout, metrics.json, train_log.csv and loss.pdf, written
     whole into the directory `sae`; the resume state (`state`) is removed once the output is complete."""
-    cfg, best, metrics, rows = _fit_logged(train, validation, test, state, training, device, threads)
+    torch.set_num_threads(threads)
+    cfg = SAETrainConfig(**training)
+    best, metrics, rows = fit(train, validation, test, cfg, resolve_device(device), state,
+                              progress=_token_progress("SAE training"))
     attrs = dict(zarr.open_array(str(train), mode="r").attrs)
     metadata = {"model_name": attrs.get("model"), "checkpoint": attrs.get("checkpoint"),
                 "checkpoint_source": attrs.get("source"), "corpus": attrs.get("corpus"),
@@ -350,9 +399,16 @@ def run(*, train, validation, test, sae, state, training: dict, device: str, thr
     _drop_state(state)
 
 
-def run_sweep(*, train, validation, test, metrics, state, training: dict, device: str, threads: int) -> None:
-    """Rule sae_sweep: one (n/d, K) point of fig. 2, its metrics alone as a JSON file (`metrics`)."""
-    _, _, point_metrics, _ = _fit_logged(train, validation, test, state, training, device, threads)
+def run_sweep(*, train, validation, test, metrics, state, training: dict, ks: list[int], device: str,
+              threads: int) -> None:
+    """Rule sae_sweep: fig. 2's points of one n/d, every K of `ks` trained in one pass over the data (each with
+    the learning-rate grid); {"expansion_factor", "points": {K: that point's metrics}} as one JSON (`metrics`)."""
+    torch.set_num_threads(threads)
+    cfg = SAETrainConfig(**training)
+    dev = resolve_device(device)
+    candidates, _ = train_grid(train, validation, cfg, dev, state, progress=_token_progress("sweep training"), ks=ks)
+    points = {str(k): select([c for c in candidates if c.k == k], replace(cfg, k=k), validation, test, dev)[1]
+              for k in ks}
     with atomic_path(metrics) as tmp:
-        tmp.write_text(json.dumps(point_metrics, indent=2))
+        tmp.write_text(json.dumps({"expansion_factor": cfg.expansion_factor, "points": points}, indent=2))
     _drop_state(state)

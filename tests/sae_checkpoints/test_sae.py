@@ -190,6 +190,42 @@ def test_one_pass_grid_equals_each_learning_rate_alone(planted):
             assert torch.equal(p, alone.sae.state_dict()[name]), (cand.lr, name)
 
 
+def test_one_pass_over_several_k_equals_each_k_alone(planted):
+    """fig2's sweep trains the Ks of one n/d side by side: each must be the SAE it would have been alone."""
+    _, paths = planted
+    cfg = config(epochs=0.3, lr_grid=[3e-3])
+    together, rows = train_grid(paths["train"], paths["validation"], cfg, ks=[2, 6])
+    assert [c.k for c in together] == [2, 6] and {r["k"] for r in rows} == {2, 6}
+    for cand in together:
+        (alone,), _ = train_grid(paths["train"], paths["validation"], config(epochs=0.3, lr_grid=[3e-3], k=cand.k))
+        for name, p in cand.sae.state_dict().items():
+            assert torch.equal(p, alone.sae.state_dict()[name]), (cand.k, name)
+
+
+def test_bf16_selection_keeps_exact_values_and_trains_as_well(planted):
+    """precision bf16 picks the active latents with a bfloat16 matmul but computes their values in float32: the
+    values equal the float32 pre-activations of the chosen latents, and training reaches about the same FVU."""
+    _, paths = planted
+    sae = TopKSAE(D_IN, 64, 4, encoder_bias=True, seed=1)
+    with torch.no_grad():
+        sae.b_enc.normal_()
+    x = torch.randn(500, D_IN)
+    sae.select_dtype = torch.bfloat16
+    vals, idx = sae.encode(x)
+    pre = F.linear(x - sae.b_pre, sae.W_enc_t, sae.b_enc)
+    assert torch.allclose(vals, pre.gather(1, idx).relu(), atol=1e-6)
+    sae.select_dtype = None
+    exact_idx = sae.encode(x)[1]
+    assert (idx.sort(1).values == exact_idx.sort(1).values).all(1).float().mean() > 0.8  # ties aside, the same
+    fvu = {}
+    for precision in ("fp32", "bf16"):
+        best, metrics, _ = fit(paths["train"], paths["validation"], paths["validation"],
+                               config(epochs=1, lr_grid=[1e-2], precision=precision))
+        assert best.sae.select_dtype is None  # evaluated and saved in float32
+        fvu[precision] = metrics["validation"]["fvu"]
+    assert fvu["bf16"] < fvu["fp32"] * 1.1 + 0.01, fvu
+
+
 def test_resuming_after_an_interruption_equals_an_uninterrupted_run(planted, tmp_path):
     _, paths = planted
     cfg = config(epochs=1, auxk=True, k_aux=8, dead_tokens=512)  # AuxK and its dead-latent counters too

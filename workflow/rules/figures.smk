@@ -11,7 +11,7 @@ SWEEP_METRICS = [
     (
         f"results/sae/{FIGURE_MODEL}/{FINAL_CKPT}"
         if (e, k) == (config["sae"]["expansion_factor"], config["sae"]["k"])
-        else f"results/sae/{FIGURE_MODEL}/sweep/{FINAL_CKPT}/x{e}_k{k}.json"
+        else f"results/sae/{FIGURE_MODEL}/sweep/{FINAL_CKPT}/x{e}.json"
     )
     for e, k in SWEEP_GRID
 ]
