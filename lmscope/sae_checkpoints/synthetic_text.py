@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 LANGUAGES = ("ja", "en")
@@ -347,17 +348,22 @@ def _related(entity: dict, by_id: dict[str, tuple[str, dict]]) -> list[tuple[str
 
 def generate(n_documents: int, seed: int = 0, people: int = 120, cities: int = 40, rivers: int = 20,
              companies: int = 40) -> list[Document]:
+    """All of `iter_documents` as a list, for a corpus small enough to hold (tests, examples)."""
+    return list(iter_documents(n_documents, seed, people, cities, rivers, companies))
+
+
+def iter_documents(n_documents: int, seed: int = 0, people: int = 120, cities: int = 40, rivers: int = 20,
+                   companies: int = 40) -> Iterator[Document]:
     """`n_documents` articles per language, in pairs: article i in Japanese and in English tell the same facts
     about the same entity, in the same order, each with its own choice of wording and synonyms.
     Articles have all or all but one of their entity's facts, plus one or two sentences about each related
     entity, so lengths vary and some are shorter than a 64-token window (as real articles are) and get
-    skipped downstream."""
+    skipped downstream. Yielded one by one, so that a corpus of any size is never held whole."""
     rng = random.Random(seed)
     world = build_world(rng, people, cities, rivers, companies)
     entities = ([("person", e) for e in world.people] + [("city", e) for e in world.cities]
                 + [("river", e) for e in world.rivers] + [("company", e) for e in world.companies])
     by_id = {e["concept"].id: (kind, e) for kind, e in entities}
-    docs = []
     for i in range(n_documents):
         kind, entity = entities[rng.randrange(len(entities))]
         facts = rng.sample(FACTS[kind], rng.randint(len(FACTS[kind]) - 1, len(FACTS[kind])))
@@ -366,5 +372,4 @@ def generate(n_documents: int, seed: int = 0, people: int = 120, cities: int = 4
             related += [(k, e, f) for f in rng.sample(FACTS[k], rng.randint(1, 2))]
         for lang in LANGUAGES:
             text, spans = _article(kind, entity, facts, related, lang, rng)
-            docs.append(Document(f"synthetic-{seed}-{i}-{lang}", lang, entity["concept"].id, text, spans))
-    return docs
+            yield Document(f"synthetic-{seed}-{i}-{lang}", lang, entity["concept"].id, text, spans)

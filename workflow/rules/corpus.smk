@@ -21,7 +21,7 @@ rule corpus_documents:
         "results/benchmarks/corpus_documents/{corpus}.tsv"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=2000,  # streams: 0.30 GB peak at 320k synthetic documents, flat in size (benchmarks/README.md)
     conda:
         "../../envs/lmscope.yaml"
     script:
@@ -73,7 +73,7 @@ rule corpus_tokens:
         "results/benchmarks/corpus_tokens/{corpus}.tsv"
     threads: 2
     resources:
-        mem_mb=8000,
+        mem_mb=3000,  # streams: 0.66 GB peak at 320k synthetic documents, flat in size (benchmarks/README.md)
     conda:
         "../../envs/lmscope.yaml"
     script:
