@@ -1,8 +1,10 @@
 """Brute-force versions of the two text-selection rules of lmscope.sae_checkpoints.top_texts, over a whole split
 held in memory, for the streaming implementations to be compared with: on small stores made in a test
 (tests/sae_checkpoints/test_top_texts.py) and on the micro workflow's own SAEs and stores
-(tests/workflow/test_workflow.py)."""
+(tests/workflow/test_workflow.py); and of contexts.parquet, each window read on its own."""
 
+import numpy as np
+import polars as pl
 import torch
 
 from lmscope.sae_checkpoints import top_texts
@@ -39,3 +41,24 @@ def brute_force_threshold(sae, rows, top_n, threshold, seed, T):
                 taken.append((value[d, f].item(), d, position[d, f].item()))
         out[f] = taken
     return out, z
+
+
+def brute_force_contexts(sae, store, top, doc_id_offset, T):
+    """contexts.parquet as lmscope wrote it before context_windows (issue 19): every live entry of `top`, its
+    document's window read and encoded on its own, the table built whole in memory."""
+    value, doc, pos = top["value"], top["doc"], top["position"]
+    feats, ranks = (value > 0).nonzero(as_tuple=True)
+    windows = {}
+    with torch.no_grad():
+        for f, r in zip(feats.tolist(), ranks.tolist()):
+            d = int(doc[f, r])
+            z = sae.dense_latents(torch.from_numpy(store[d * T:(d + 1) * T].astype(np.float32)))
+            windows[(f, d)] = z[:, f].tolist()
+    return pl.DataFrame({
+        "feature": feats.numpy().astype(np.int32),
+        "rank": ranks.numpy().astype(np.int16),
+        "activation": value[feats, ranks].numpy(),
+        "doc_id": (doc[feats, ranks] + doc_id_offset).numpy(),
+        "position": pos[feats, ranks].numpy().astype(np.int16),
+        "activations": [windows[(f, int(doc[f, r]))] for f, r in zip(feats.tolist(), ranks.tolist())],
+    }, schema_overrides={"activations": pl.List(pl.Float32)})

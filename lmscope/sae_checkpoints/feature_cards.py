@@ -25,6 +25,7 @@ from lmscope.atomic import atomic_path
 from lmscope.errors import InputError
 from lmscope.plotting import figure, save
 from lmscope.sae_checkpoints.highlight import page, shade, text_html, window_pieces
+from lmscope.sae_checkpoints.language import document_languages
 from lmscope.sae_checkpoints.stages import STAGES
 from lmscope.tokenizer import load_tokenizer
 
@@ -42,6 +43,16 @@ def choose_features(language: pl.DataFrame, n: int, min_texts: int, seed: int, p
     rest = sorted((eligible if among is None else eligible & among) - set(pinned))
     random.Random(f"{seed}:{checkpoint}").shuffle(rest)
     return (list(pinned) + rest)[:max(n, len(pinned))]
+
+
+def feature_contexts(contexts, features: list[int], texts: int | None = None) -> pl.DataFrame:
+    """The rows of contexts.parquet for `features` (their top `texts` only, when given): a scan that skips the
+    row groups of other features (the file is sorted by feature), not the whole table, which is 1.64M windows
+    at the paper's scale."""
+    wanted = pl.col("feature").is_in(features)
+    if texts is not None:
+        wanted &= pl.col("rank") < texts
+    return pl.scan_parquet(contexts).filter(wanted).collect(engine="streaming")
 
 
 @dataclass
@@ -197,19 +208,17 @@ def run(*, contexts: list, features: list, language: list, granularity: list, do
         tokenizer: dict, fig: str) -> None:
     """Rules fig3 / fig6 (`fig`): per stage ({stage: checkpoint}, in order) its checkpoint's contexts, features,
     language and granularity tables, the lists in the order of `stages`."""
-    lang_of_doc = dict(pl.read_parquet(documents, columns=["doc_id", "lang"]).iter_rows())
     chosen = {}
     for (stage, ckpt), contexts_path, features_path, language_path, granularity_path in zip(
             stages.items(), contexts, features, language, granularity):
-        context_table = pl.read_parquet(contexts_path)
         language_table = pl.read_parquet(language_path)
         labels = dict(pl.read_parquet(granularity_path).select("feature", "label").iter_rows())
-        chosen[stage] = (ckpt, context_table, pl.read_parquet(features_path), language_table,
-                         choose_features(language_table, n_features, texts, seed, pinned.get(ckpt, []), ckpt,
-                                         set(labels) if labels else None),
-                         labels)
-    docs = {d for _, context_table, _, _, feats, _ in chosen.values()
-            for d in context_table.filter(pl.col("feature").is_in(feats) & (pl.col("rank") < texts))["doc_id"]}
+        feats = choose_features(language_table, n_features, texts, seed, pinned.get(ckpt, []), ckpt,
+                                set(labels) if labels else None)
+        context_table = feature_contexts(contexts_path, feats, texts)
+        chosen[stage] = (ckpt, context_table, pl.read_parquet(features_path), language_table, feats, labels)
+    docs = pl.concat([context_table["doc_id"] for _, context_table, *_ in chosen.values()])
+    lang_of_doc = dict(document_languages(documents, docs).iter_rows())
     pieces = window_pieces(load_tokenizer(tokenizer), zarr.open_array(str(tokens), mode="r"), docs)
     examples = [ex for stage, (ckpt, context_table, stats, language_table, feats, labels) in chosen.items()
                 for ex in collect(stage, ckpt, feats, context_table, stats, language_table, lang_of_doc, pieces,

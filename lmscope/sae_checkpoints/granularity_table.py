@@ -24,14 +24,16 @@ def run(*, sheet, contexts, tokens, concepts, vectors, granularity, token_share:
     and evidence, the planted truth (when the corpus has concept labels), people's label (when a filled sheet
     is given) and `label`, the one fig. 5 counts: people's when present, else the classifier's."""
     sampled = pl.read_csv(sheet, columns=["feature"])["feature"].to_list()
-    contexts = pl.read_parquet(contexts, columns=["feature", "rank", "doc_id", "position"])
-    docs = contexts.filter(pl.col("feature").is_in(sampled))["doc_id"].unique().to_list()
+    contexts = (pl.scan_parquet(contexts).select("feature", "rank", "doc_id", "position")
+                .filter(pl.col("feature").is_in(sampled)).collect(engine="streaming"))
+    docs = contexts["doc_id"].unique().to_numpy()
     pieces = window_pieces(load_tokenizer(tokenizer), zarr.open_array(str(tokens), mode="r"), docs)
     texts = feature_texts(contexts, sampled, pieces)
-    concept_rows = pl.read_parquet(concepts)
-    has_truth = concept_rows.height > 0  # only a corpus with planted labels (the synthetic one) has any
-    planted = {(d, p): (s, c, t) for d, p, s, c, t in concept_rows.filter(pl.col("doc_id").is_in(docs))
-               .select("doc_id", "position", "surface", "concept_id", "concept_type").iter_rows()}
+    # only a corpus with planted labels (the synthetic one) has any; the count is in the file's footer
+    has_truth = pl.scan_parquet(concepts).select(pl.len()).collect().item() > 0
+    planted = {(d, p): (s, c, t) for d, p, s, c, t in pl.scan_parquet(concepts).filter(pl.col("doc_id").is_in(docs))
+               .select("doc_id", "position", "surface", "concept_id", "concept_type").collect(engine="streaming")
+               .iter_rows()}
     labels_of_people = read_sheet(people, sampled) if people else {}
     unit_vectors = TokenVectors(pl.read_parquet(vectors), seed=seed, source=str(vectors))
     rows = []

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import html
 
+import numpy as np
+
 from lmscope.fonts import font_face_css
 
 REPLACEMENT = "\ufffd"
@@ -31,13 +33,14 @@ def token_pieces(tokenizer, ids: list[int]) -> list[str]:
 
 
 def window_pieces(tokenizer, tokens, doc_ids) -> dict[int, list[str]]:
-    """{doc_id: the pieces of its window} for documents of tokens.zarr (rows are doc_id; column 0 is BOS)."""
-    doc_ids = sorted(set(int(d) for d in doc_ids))
-    if not doc_ids:
+    """{doc_id: the pieces of its window} for documents of tokens.zarr (rows are doc_id; column 0 is BOS). One
+    read by integer indexing: each chunk holding one of the documents is decoded once and only their rows are
+    kept, however far apart they lie in the corpus."""
+    doc_ids = np.unique(np.fromiter((int(d) for d in doc_ids), dtype=np.int64))
+    if not len(doc_ids):
         return {}
-    first, last = doc_ids[0], doc_ids[-1]
-    rows = tokens[first:last + 1]  # one read
-    return {d: token_pieces(tokenizer, rows[d - first, 1:].tolist()) for d in doc_ids}
+    rows = tokens.get_orthogonal_selection((doc_ids, slice(1, None)))
+    return {d: token_pieces(tokenizer, row) for d, row in zip(doc_ids.tolist(), rows.tolist())}
 
 
 def shade(activation: float, max_activation: float) -> float:

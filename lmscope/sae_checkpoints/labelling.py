@@ -22,9 +22,10 @@ import zarr
 from lmscope.atomic import atomic_path
 from lmscope.errors import InputError
 from lmscope.sae_checkpoints import highlight
-from lmscope.sae_checkpoints.feature_cards import card_html, collect
+from lmscope.sae_checkpoints.feature_cards import card_html, collect, feature_contexts
 from lmscope.sae_checkpoints.granularity import LABELS, feature_texts
 from lmscope.sae_checkpoints.highlight import window_pieces
+from lmscope.sae_checkpoints.language import document_languages
 from lmscope.tokenizer import load_tokenizer
 
 ALLOWED = " / ".join(LABELS)
@@ -114,12 +115,11 @@ def run(*, language, features, contexts, documents, tokens, sheet, page, n_featu
     if not sampled:
         raise InputError(f"granularity sheet {ckpt}: no live feature has {min_texts} or more texts "
                          "(granularity.min_texts); nothing to label")
-    context_table = pl.read_parquet(contexts)
-    docs = context_table.filter(pl.col("feature").is_in(sampled))["doc_id"].unique().to_list()
-    pieces = window_pieces(load_tokenizer(tokenizer), zarr.open_array(str(tokens), mode="r"), docs)
+    context_table = feature_contexts(contexts, sampled)
+    pieces = window_pieces(load_tokenizer(tokenizer), zarr.open_array(str(tokens), mode="r"), context_table["doc_id"])
     texts = feature_texts(context_table, sampled, pieces)
     write_sheet_csv(sampled, {f: top_units_text([u for _, _, u in texts[f]]) for f in sampled}, sheet)
-    lang_of_doc = dict(pl.read_parquet(documents, columns=["doc_id", "lang"]).iter_rows())
+    lang_of_doc = dict(document_languages(documents, context_table["doc_id"]).iter_rows())
     examples = collect("sheet", ckpt, sampled, context_table, pl.read_parquet(features), language_table,
                        lang_of_doc, pieces, texts_shown)
     write_sheet_html(examples, page, ckpt)

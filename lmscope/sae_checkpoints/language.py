@@ -23,6 +23,7 @@ code; the paper's text says "90% or more"). The threshold is compared exactly (a
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from fractions import Fraction
@@ -87,17 +88,15 @@ def token_language(window: Sequence, position: int, classify: Callable[..., str]
 
 
 def feature_languages(contexts: pl.DataFrame, documents: pl.DataFrame, d_sae: int, threshold: float = 0.9,
-                      text_lang: dict[tuple[int, int], str | None] | None = None,
-                      strict: bool = False) -> pl.DataFrame:
+                      text_lang: pl.DataFrame | None = None, strict: bool = False) -> pl.DataFrame:
     """feature, n_texts, n_ja, n_en, tendency for every feature 0..d_sae-1.
 
-    `text_lang` ({(doc_id, position): ja | en | None}) gives each text its language by a token rule; None
+    `text_lang` (doc_id, position, lang: ja | en | null) gives each text its language by a token rule; null
     there, or no `text_lang` at all, takes the document's."""
     langs = contexts.join(documents.select("doc_id", pl.col("lang").alias("doc_lang")), on="doc_id", how="left")
     if text_lang is not None:
-        langs = langs.with_columns(pl.struct("doc_id", "position", "doc_lang").map_elements(
-            lambda r: text_lang[(r["doc_id"], r["position"])] or r["doc_lang"],
-            return_dtype=pl.String).alias("lang"))
+        langs = (langs.join(text_lang.rename({"lang": "text_lang"}), on=["doc_id", "position"], how="left")
+                 .with_columns(pl.coalesce("text_lang", "doc_lang").alias("lang")))
     else:
         langs = langs.rename({"doc_lang": "lang"})
     counts = langs.group_by("feature").agg(pl.len().alias("n_texts"), (pl.col("lang") == "ja").sum().alias("n_ja"),
@@ -111,23 +110,45 @@ def feature_languages(contexts: pl.DataFrame, documents: pl.DataFrame, d_sae: in
         return_dtype=pl.String).alias("tendency"))
 
 
-def token_languages(pairs: pl.DataFrame, tokens, tokenizer: dict, by: str) -> dict[tuple[int, int], str | None]:
-    """{(doc_id, position): language} of each text's activating token by the `token` or `script` rule, the ids
-    read from the corpus's tokens.zarr (column 0 is BOS) and each distinct id decoded once."""
-    if pairs.is_empty():
-        return {}
+def document_languages(documents, doc_ids) -> pl.DataFrame:
+    """doc_id, lang of the documents `doc_ids` only: a scan of documents.parquet that keeps just their rows (a
+    paper-scale corpus holds 2.58M documents, a checkpoint's texts a share of the test split's)."""
+    wanted = np.unique(np.asarray(doc_ids, dtype=np.int64))
+    return (pl.scan_parquet(documents).select("doc_id", "lang").filter(pl.col("doc_id").is_in(wanted))
+            .collect(engine="streaming"))
+
+
+def token_languages(pairs: pl.DataFrame, tokens, tokenizer: dict, by: str,
+                    block_docs: int = 4096) -> pl.DataFrame:
+    """doc_id, position, lang: the language of each text's activating token (`pairs`: doc_id, position) by the
+    `token` or `script` rule. The ids are read from the corpus's tokens.zarr (column 0 is BOS) a block of
+    `block_docs` documents at a time, in storage order, only the documents' rows; each distinct id is decoded
+    once."""
     tok = load_tokenizer(tokenizer)
-    first, last = pairs["doc_id"].min(), pairs["doc_id"].max()
-    ids = zarr.open_array(str(tokens), mode="r")[first:last + 1, 1:]  # one read, BOS dropped
-    keys = list(pairs.iter_rows())
-    if by == "script":
-        id_of = {(d, p): int(ids[d - first, p]) for d, p in keys}
-        text_of = {i: tok.decode([i]) for i in set(id_of.values())}
-        return {key: script_language(text_of[i]) for key, i in id_of.items()}
-    # a digit sends the rule to earlier tokens, so classify every distinct id of the texts' windows
-    windows = {d: ids[d - first].tolist() for d in np.unique(pairs["doc_id"].to_numpy()).tolist()}
-    class_of = {i: token_class(tok.decode([i])) for i in np.unique(list(windows.values())).tolist()}
-    return {(d, p): token_language(windows[d], p, class_of.__getitem__) for d, p in keys}
+    array = zarr.open_array(str(tokens), mode="r")
+    pairs = pairs.sort("doc_id", "position")
+    doc_ids, positions = pairs["doc_id"].to_numpy(), pairs["position"].to_numpy()
+    docs = np.unique(doc_ids)
+
+    @functools.cache
+    def script_of(i: int) -> str | None:
+        return script_language(tok.decode([i]))
+
+    @functools.cache
+    def class_of(i: int) -> str:
+        return token_class(tok.decode([i]))
+
+    langs: list[str | None] = []
+    for start in range(0, len(docs), block_docs):
+        block = docs[start:start + block_docs]
+        windows = array.get_orthogonal_selection((block, slice(1, None))).tolist()
+        texts = slice(np.searchsorted(doc_ids, block[0]), np.searchsorted(doc_ids, block[-1], "right"))
+        for row, position in zip(np.searchsorted(block, doc_ids[texts]).tolist(), positions[texts].tolist()):
+            if by == "script":
+                langs.append(script_of(windows[row][position]))
+            else:  # a digit sends the rule to earlier tokens of the window
+                langs.append(token_language(windows[row], position, class_of))
+    return pairs.with_columns(pl.Series("lang", langs, dtype=pl.String))
 
 
 def tally(table: pl.DataFrame, checkpoint: str) -> dict:
@@ -143,14 +164,14 @@ def run(*, contexts, features, documents, tokens, language, tally_csv, threshold
     """Rule language_tendency: language.parquet (`language`) and a one-row tally CSV for one checkpoint. With
     `by: token` or `by: script` the activating token decides (its id read from `tokens`, decoded with
     `tokenizer`)."""
+    if by not in ("document", "token", "script"):
+        raise ValueError(f"language.by must be document, token or script, got {by!r}")
     context_table = pl.read_parquet(contexts, columns=["feature", "doc_id", "position"])
     d_sae = pl.read_parquet(features, columns=["feature"]).height
     text_lang = None
-    if by in ("token", "script"):
+    if by != "document":
         text_lang = token_languages(context_table.select("doc_id", "position").unique(), tokens, tokenizer, by)
-    elif by != "document":
-        raise ValueError(f"language.by must be document, token or script, got {by!r}")
-    table = feature_languages(context_table, pl.read_parquet(documents, columns=["doc_id", "lang"]), d_sae,
+    table = feature_languages(context_table, document_languages(documents, context_table["doc_id"]), d_sae,
                               threshold, text_lang, strict)
     with atomic_path(language) as tmp:
         table.write_parquet(tmp)

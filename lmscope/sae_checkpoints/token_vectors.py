@@ -36,17 +36,20 @@ def unit_table(activations, tokens, tokenizer, doc_ids: list[int], doc_id_offset
                tokens_per_doc: int) -> pl.DataFrame:
     """unit, lang (its script: ja, en or null), count, vector (the mean activation, float32) over the
     positions of `doc_ids` (rows of tokens.zarr; row (doc_id − offset) × tokens_per_doc + position of the store).
-    The documents may be spread over the split: each block of them is read with integer indexing, which decodes
-    every chunk it touches once and keeps only the documents' rows."""
+    The documents may be spread over the split: their tokens come in one read, their activations a chunk of the
+    store at a time, only their rows kept: zarr decodes the chunks of one read about ten at a time, so a read of
+    documents far apart costs more than their rows (measured: 256 documents read from 32 chunks of 4 MB raised the
+    peak by 88 MB, from one chunk by 16 MB)."""
     sums: dict[str, np.ndarray] = {}
     counts: dict[str, int] = defaultdict(int)
     docs = np.unique(np.asarray(doc_ids, dtype=np.int64))
-    for block in range(0, len(docs), 256):  # one read per block of documents, not per document
-        ids = docs[block:block + 256]
-        windows = tokens.get_orthogonal_selection((ids, slice(1, None)))  # column 0 is BOS
-        positions = ((ids - doc_id_offset)[:, None] * tokens_per_doc + np.arange(tokens_per_doc)).ravel()
+    windows = tokens.get_orthogonal_selection((docs, slice(1, None)))  # column 0 is BOS
+    chunk_of = (docs - doc_id_offset) // max(1, activations.chunks[0] // tokens_per_doc)
+    for chunk in np.unique(chunk_of):
+        in_chunk = slice(np.searchsorted(chunk_of, chunk), np.searchsorted(chunk_of, chunk, "right"))
+        positions = ((docs[in_chunk] - doc_id_offset)[:, None] * tokens_per_doc + np.arange(tokens_per_doc)).ravel()
         rows = np.asarray(activations[positions], dtype=np.float64)
-        for i, window in enumerate(windows):
+        for i, window in enumerate(windows[in_chunk]):
             pieces = token_pieces(tokenizer, window.tolist())
             for position in range(tokens_per_doc):
                 unit = unit_at(pieces, position)

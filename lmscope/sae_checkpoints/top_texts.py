@@ -16,8 +16,8 @@ in the shuffled order: the same set as walking the shuffled order, without rando
 activation and position are the document's highest-activating token; its rank is the order taken.
 
 Both keep features x top_n entries (plus one batch's latents, batch_docs x tokens x features), never the split.
-A second, targeted pass re-encodes only the documents that made some list, to store every token's activation
-of the window for highlighting.
+A second pass (lmscope.sae_checkpoints.context_windows) re-encodes only the documents that made some list, in
+storage order, to store every token's activation of the window for highlighting.
 """
 
 from __future__ import annotations
@@ -31,19 +31,25 @@ import torch.nn.functional as F
 import zarr
 
 from lmscope.atomic import atomic_path
+from lmscope.logs import progress
 from lmscope.models import resolve_device
 from lmscope.sae_checkpoints.activation_store import CheckedStore
+from lmscope.sae_checkpoints.context_windows import write_contexts
 from lmscope.sae_checkpoints.sae import TopKSAE
 
 
-def document_batches(store: zarr.Array, tokens_per_doc: int, batch_docs: int,
-                     device="cpu") -> Iterator[tuple[int, int, torch.Tensor]]:
-    """(first doc, stop doc, rows [docs x tokens, d]) in storage order: whole-chunk sequential reads."""
+def document_batches(store: zarr.Array, tokens_per_doc: int, batch_docs: int, device="cpu",
+                     desc: str = "documents") -> Iterator[tuple[int, int, torch.Tensor]]:
+    """(first doc, stop doc, rows [docs x tokens, d]) in storage order: whole-chunk sequential reads, counted in
+    a progress bar named `desc`."""
     n_docs = store.shape[0] // tokens_per_doc
+    bar = progress(n_docs * tokens_per_doc, desc)
     for start in range(0, n_docs, batch_docs):
         stop = min(start + batch_docs, n_docs)
         rows = torch.from_numpy(store[start * tokens_per_doc:stop * tokens_per_doc].astype(np.float32)).to(device)
         yield start, stop, rows
+        bar.update((stop - start) * tokens_per_doc)
+    bar.close()
 
 
 @torch.no_grad()
@@ -57,7 +63,7 @@ def top_documents(sae: TopKSAE, store: zarr.Array, tokens_per_doc: int, top_n: i
     best_doc = torch.zeros((d_sae, 0), dtype=torch.long, device=device)
     best_pos = torch.zeros((d_sae, 0), dtype=torch.long, device=device)
     active_tokens = torch.zeros(d_sae, dtype=torch.long, device=device)
-    for start, stop, rows in document_batches(store, tokens_per_doc, batch_docs, device):
+    for start, stop, rows in document_batches(store, tokens_per_doc, batch_docs, device, "top documents"):
         z = sae.dense_latents(rows).view(stop - start, tokens_per_doc, d_sae)
         active_tokens += (z > 0).sum((0, 1))
         doc_max, doc_pos = z.max(dim=1)  # [docs, d_sae]
@@ -84,7 +90,7 @@ def max_preactivations(sae: TopKSAE, store: zarr.Array, tokens_per_doc: int, bat
     """[d_sae] each feature's largest encoder output over the split, before ReLU and TopK, floored at 0: what
     the authors' first pass reads from a hook on `sae.encoder` into a zero-initialised maximum."""
     best = torch.zeros(sae.d_sae, device=device)
-    for _, _, rows in document_batches(store, tokens_per_doc, batch_docs, device):
+    for _, _, rows in document_batches(store, tokens_per_doc, batch_docs, device, "maxima"):
         pre = F.linear(rows - sae.b_pre, sae.W_enc_t, sae.b_enc)  # the SAE's pre-activation (sae.py's encode)
         best = torch.maximum(best, pre.max(0).values)
     return best
@@ -111,7 +117,7 @@ def threshold_documents(sae: TopKSAE, store: zarr.Array, tokens_per_doc: int, to
     best_pos = torch.zeros((d_sae, 0), dtype=torch.long, device=device)
     active_tokens = torch.zeros(d_sae, dtype=torch.long, device=device)
     max_act = torch.zeros(d_sae, device=device)
-    for start, stop, rows in document_batches(store, tokens_per_doc, batch_docs, device):
+    for start, stop, rows in document_batches(store, tokens_per_doc, batch_docs, device, "threshold"):
         z = sae.dense_latents(rows).view(stop - start, tokens_per_doc, d_sae)
         active_tokens += (z > 0).sum((0, 1))
         doc_max, doc_pos = z.max(dim=1)  # [docs, d_sae]
@@ -130,44 +136,12 @@ def threshold_documents(sae: TopKSAE, store: zarr.Array, tokens_per_doc: int, to
             "max_activation": max_act.cpu()}
 
 
-@torch.no_grad()
-def window_activations(sae: TopKSAE, store: zarr.Array, tokens_per_doc: int, pairs: dict[int, list[int]],
-                       device="cpu") -> dict[tuple[int, int], list[float]]:
-    """{(feature, doc): the feature's activation at every position of the doc} for the requested pairs
-    ({doc: [features]}), encoding each document once."""
-    out = {}
-    for doc, feats in pairs.items():
-        rows = torch.from_numpy(store[doc * tokens_per_doc:(doc + 1) * tokens_per_doc].astype(np.float32))
-        z = sae.dense_latents(rows.to(device)).cpu()
-        for f in feats:
-            out[(f, doc)] = z[:, f].tolist()
-    return out
-
-
-def contexts_table(sae: TopKSAE, store: zarr.Array, top: dict, doc_id_offset: int, tokens_per_doc: int,
-                   device="cpu") -> tuple[pl.DataFrame, pl.DataFrame]:
-    """contexts (feature, rank, activation, doc_id, position, activations) for every entry with a positive
-    activation, and per-feature statistics (frequency, max_activation, n_texts, dead)."""
-    value, doc, pos = top["value"], top["doc"], top["position"]
-    live = value > 0
-    feats, ranks = live.nonzero(as_tuple=True)
-    pairs: dict[int, list[int]] = {}
-    for f, r in zip(feats.tolist(), ranks.tolist()):
-        pairs.setdefault(int(doc[f, r]), []).append(f)
-    windows = window_activations(sae, store, tokens_per_doc, pairs, device)
-    contexts = pl.DataFrame({
-        "feature": feats.numpy().astype(np.int32),
-        "rank": ranks.numpy().astype(np.int16),
-        "activation": value[feats, ranks].numpy(),
-        "doc_id": (doc[feats, ranks] + doc_id_offset).numpy(),
-        "position": pos[feats, ranks].numpy().astype(np.int16),
-        "activations": [windows[(f, int(doc[f, r]))] for f, r in zip(feats.tolist(), ranks.tolist())],
-    }, schema_overrides={"activations": pl.List(pl.Float32)})
-    n_texts = live.sum(1)
-    stats = pl.DataFrame({"feature": np.arange(sae.d_sae, dtype=np.int32), "frequency": top["frequency"].numpy(),
-                          "max_activation": top["max_activation"].numpy(), "n_texts": n_texts.numpy(),
-                          "dead": (n_texts == 0).numpy()})
-    return contexts, stats
+def feature_stats(top: dict, d_sae: int) -> pl.DataFrame:
+    """Per feature: frequency, max_activation, n_texts (entries with a positive activation) and dead."""
+    n_texts = (top["value"] > 0).sum(1)
+    return pl.DataFrame({"feature": np.arange(d_sae, dtype=np.int32), "frequency": top["frequency"].numpy(),
+                         "max_activation": top["max_activation"].numpy(), "n_texts": n_texts.numpy(),
+                         "dead": (n_texts == 0).numpy()})
 
 
 def run(*, sae, test, contexts, features, top_n: int, batch_docs: int, selection: str, threshold: float, seed: int,
@@ -185,7 +159,6 @@ def run(*, sae, test, contexts, features, top_n: int, batch_docs: int, selection
         top = threshold_documents(model, store, per_doc, top_n, threshold, seed, batch_docs, dev)
     else:
         raise ValueError(f"features.selection must be top or threshold, got {selection!r}")
-    context_table, stats = contexts_table(model, store, top, store.attrs["doc_id_offset"], per_doc, dev)
-    for frame, path in ((context_table, contexts), (stats, features)):
-        with atomic_path(path) as tmp:
-            frame.write_parquet(tmp)
+    write_contexts(model, store, top, store.attrs["doc_id_offset"], per_doc, contexts, batch_docs, dev)
+    with atomic_path(features) as tmp:
+        feature_stats(top, model.d_sae).write_parquet(tmp)

@@ -101,3 +101,32 @@ def test_language_run_by_token_follows_the_authors(tmp_path):
                      documents=tmp_path / "docs.parquet", tokens=tmp_path / "tokens.zarr",
                      language=tmp_path / "lang.parquet", tally_csv=tmp_path / "tally.csv", threshold=0.9,
                      strict=False, by="tokens", tokenizer={"path": str(tmp_path / "tok")}, ckpt="step-1")
+
+
+@pytest.mark.parametrize("by", ["token", "script"])
+def test_token_languages_read_block_by_block_equal_each_text_decoded_alone(tmp_path, by):
+    """Documents spread over chunks of tokens.zarr, read in blocks of 1, 2 or all: each text's language is the
+    rule applied to its own window, decoded token by token."""
+    tok = train_bpe(["The cat sat. 猫がいる。 1890年 18 90"] * 20, vocab_size=300)
+    tok.save_pretrained(tmp_path / "tok")
+    text = tok("The cat sat. 猫がいる。 1890年 18 90 " * 5, add_special_tokens=False)["input_ids"]
+    ids = np.array([[tok.bos_token_id, *text[3 * d:3 * d + 5]] for d in range(9)], dtype=np.int32)
+    tokens = zarr.create_array(store=str(tmp_path / "tokens.zarr"), shape=ids.shape, chunks=(2, 6), dtype="int32")
+    tokens[:] = ids
+    pairs = pl.DataFrame({"doc_id": [6, 0, 2, 6, 3, 8, 0], "position": [4, 1, 0, 2, 3, 0, 1]})
+    windows = {d: [tok.decode([i]) for i in ids[d, 1:]] for d in range(9)}
+    expected = sorted((d, p, language.token_language(windows[d], p) if by == "token"
+                       else language.script_language(windows[d][p])) for d, p in pairs.unique().iter_rows())
+    assert {lang for _, _, lang in expected} >= {"ja", "en"}  # the cases are exercised
+    assert by == "script" or any(language.token_class(windows[d][p]) == language.DIGITS for d, p in pairs.rows())
+    for block_docs in (1, 2, 4096):
+        got = language.token_languages(pairs.unique(), tmp_path / "tokens.zarr", {"path": str(tmp_path / "tok")}, by,
+                                       block_docs=block_docs)
+        assert sorted(got.rows()) == expected, block_docs
+
+
+def test_document_languages_are_those_of_the_documents_asked_for_only(tmp_path):
+    pl.DataFrame({"doc_id": list(range(10)), "lang": ["ja", "en"] * 5, "text": ["…"] * 10}).write_parquet(
+        tmp_path / "documents.parquet", row_group_size=3)
+    got = language.document_languages(tmp_path / "documents.parquet", pl.Series([5, 1, 5, 8]))
+    assert sorted(got.rows()) == [(1, "en"), (5, "en"), (8, "ja")]

@@ -4,8 +4,8 @@ import pytest
 import torch
 import zarr
 
-from brute_force import brute_force, brute_force_threshold
-from lmscope.sae_checkpoints import figures, language, top_texts
+from brute_force import brute_force, brute_force_contexts, brute_force_threshold
+from lmscope.sae_checkpoints import context_windows, figures, language, top_texts
 from lmscope.sae_checkpoints.sae import TopKSAE
 
 T = 5  # tokens per document
@@ -112,7 +112,10 @@ def test_contexts_hold_every_tokens_activation_and_dead_features(setup, selectio
         top = top_texts.top_documents(sae, store, T, top_n=6, batch_docs=4)
     else:
         top = top_texts.threshold_documents(sae, store, T, top_n=6, threshold=0.5, seed=0, batch_docs=4)
-    contexts, stats = top_texts.contexts_table(sae, store, top, doc_id_offset=100, tokens_per_doc=T)
+    context_windows.write_contexts(sae, store, top, doc_id_offset=100, tokens_per_doc=T,
+                                   path=store.store.root.parent / "contexts.parquet")
+    contexts = pl.read_parquet(store.store.root.parent / "contexts.parquet")
+    stats = top_texts.feature_stats(top, sae.d_sae)
     with torch.no_grad():
         z = sae.dense_latents(rows).view(-1, T, sae.d_sae)
     for f, rank, act, doc_id, pos, acts in contexts.iter_rows():
@@ -139,13 +142,64 @@ def test_run_writes_the_selection_asked_for(setup, tmp_path):
             chosen = top_texts.top_documents(sae, store, T, top_n=3, batch_docs=4)
         else:
             chosen = top_texts.threshold_documents(sae, store, T, top_n=3, threshold=0.7, seed=5, batch_docs=4)
-        contexts, stats = top_texts.contexts_table(sae, store, chosen, 100, T)
-        assert pl.read_parquet(out / "contexts.parquet").equals(contexts)
-        assert pl.read_parquet(out / "features.parquet").equals(stats)
+        assert_same_contexts(pl.read_parquet(out / "contexts.parquet"),
+                             brute_force_contexts(sae, store, chosen, 100, T))
+        assert pl.read_parquet(out / "features.parquet").equals(top_texts.feature_stats(chosen, sae.d_sae))
     with pytest.raises(ValueError, match="selection"):
         top_texts.run(sae=tmp_path / "sae", test=tmp_path / "test.zarr", contexts=tmp_path / "c.parquet",
                       features=tmp_path / "f.parquet", top_n=3, batch_docs=4, selection="best", threshold=0.7,
                       seed=0, device="cpu", threads=1)
+
+
+def assert_same_contexts(got: pl.DataFrame, expected: pl.DataFrame) -> None:
+    """The same schema, rows and order; windows equal to float32 rounding (a batch of documents may be encoded
+    with other BLAS kernels than one document alone: measured bit-identical on the CI CPU)."""
+    assert got.schema == expected.schema
+    assert got.drop("activations").equals(expected.drop("activations"))
+    np.testing.assert_allclose(np.concatenate(got["activations"].to_list()),
+                               np.concatenate(expected["activations"].to_list()), rtol=1e-6, atol=1e-7)
+    assert got["activations"].list.len().to_list() == expected["activations"].list.len().to_list()
+
+
+class ChunkReads:
+    """A store that records which chunks each read touches (rows // chunk rows of its integer index)."""
+
+    def __init__(self, array):
+        self.array, self.chunks, self.reads = array, array.chunks, []
+
+    def __getitem__(self, rows):
+        self.reads.append(set((np.asarray(rows) // self.chunks[0]).tolist()))
+        return self.array[rows]
+
+
+@pytest.mark.parametrize("batch_docs, bucket_rows, flush_rows", [(3, 7, 5), (1, 10_000, 10_000), (9, 16, 3)])
+def test_contexts_read_in_chunk_order_through_buckets_equal_brute_force(setup, tmp_path, batch_docs, bucket_rows,
+                                                                        flush_rows):
+    """23 documents in chunks of 4, the texts' windows visited by span of chunks and sorted back through
+    buckets of `bucket_rows` texts: the table of reading every text's document on its own, and no chunk read
+    twice."""
+    sae, store, _ = setup
+    top = top_texts.top_documents(sae, store, T, top_n=6, batch_docs=4)
+    reads = ChunkReads(store)
+    context_windows.write_contexts(sae, reads, top, 100, T, tmp_path / "contexts.parquet", batch_docs=batch_docs,
+                                   bucket_rows=bucket_rows, flush_rows=flush_rows)
+    got = pl.read_parquet(tmp_path / "contexts.parquet")
+    assert_same_contexts(got, brute_force_contexts(sae, store, top, 100, T))
+    touched = [chunk for read in reads.reads for chunk in read]
+    assert len(touched) == len(set(touched)) == 6  # every chunk holds a text's document, and is read once
+    assert sorted(touched) == touched  # in storage order
+    if bucket_rows < got.height:  # the case is exercised: several buckets, several flushes
+        assert got.height > 4 * bucket_rows and flush_rows < got.height
+        assert not list(tmp_path.glob(".contexts.parquet*"))  # the buckets are gone
+
+
+def test_contexts_of_only_dead_features_are_an_empty_table_of_the_same_schema(setup, tmp_path):
+    sae, store, _ = setup
+    top = top_texts.top_documents(sae, store, T, top_n=3, batch_docs=4)
+    top["value"] = torch.zeros_like(top["value"])
+    context_windows.write_contexts(sae, store, top, 100, T, tmp_path / "contexts.parquet")
+    got = pl.read_parquet(tmp_path / "contexts.parquet")
+    assert got.height == 0 and got.schema == brute_force_contexts(sae, store, top, 100, T).schema
 
 
 @pytest.mark.parametrize("n_ja, n_en, n, expected", [
@@ -174,8 +228,9 @@ def test_feature_languages_count_by_document_or_by_token():
     assert table.rows() == [(0, 3, 2, 1, "mixed"), (1, 2, 2, 0, "ja"), (2, 1, 0, 1, "en"), (3, 0, 0, 0, "dead")]
     tokens = {(0, 1): "猫", (2, 1): "1890", (1, 1): "猫", (0, 2): "cat", (2, 2): "cat", (3, 0): "。"}
     # the script rule (language.by: script, once by: token) gives each text its token's language, None the document's
-    by_token = language.feature_languages(contexts, documents, d_sae=4,
-                                          text_lang={key: language.script_language(t) for key, t in tokens.items()})
+    text_lang = pl.DataFrame([(d, p, language.script_language(t)) for (d, p), t in tokens.items()],
+                             schema=["doc_id", "position", "lang"], orient="row")
+    by_token = language.feature_languages(contexts, documents, d_sae=4, text_lang=text_lang)
     # feature 0: 猫 (ja), digits -> document ja, 猫 in an English document -> ja
     assert by_token.rows()[:3] == [(0, 3, 3, 0, "ja"), (1, 2, 0, 2, "en"), (2, 1, 0, 1, "en")]
     assert language.tally(table, "step-1") == {"checkpoint": "step-1", "ja": 1, "en": 1, "mixed": 1, "dead": 1,
