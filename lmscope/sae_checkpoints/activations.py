@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import zarr
-from tqdm import tqdm
 from zarr.codecs import BloscCodec, ZstdCodec
 
 from lmscope.atomic import atomic_path
 from lmscope.errors import InputError
+from lmscope.logs import progress
 from lmscope.models import load_causal_lm, resolve_device, resolve_dtype
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 CHUNK_BYTES = 4 << 20  # ~4 MB chunks: large enough for fast sequential reads, small enough for random ones
 STORE_DTYPES = {"float16": np.float16, "float32": np.float32}
 TORCH_DTYPES = {"float16": torch.float16, "float32": torch.float32}
+# Bytes on disk per raw byte, by compression: what a store's size is estimated at before it is written (the zstd
+# ratio measured on the tiny LM's float16 rows, 1.11: benchmarks/README.md, Compression of activations)
+COMPRESSED_SHARE = {"zstd": 0.90, "lz4": 1.0, "none": 1.0}
+HEADROOM = 1.05  # free space asked for beyond an estimate: its error, and the small files written beside the stores
 
 
 def compressor(name: str):
@@ -145,7 +149,7 @@ def chunk_rows_for(d: int, itemsize: int, tokens_per_doc: int) -> int:
     return docs * tokens_per_doc
 
 
-def _size(n: float) -> str:
+def human_bytes(n: float) -> str:
     for unit in ("B", "kB", "MB", "GB"):
         if n < 1000:
             return f"{n:.3g} {unit}"
@@ -153,15 +157,21 @@ def _size(n: float) -> str:
     return f"{n:.3g} TB"
 
 
-def check_disk(path: Path, needed: int) -> None:
-    """Refuse to start when the disk that will hold `path` cannot take `needed` bytes (plus 5%)."""
-    probe = path.parent
+def disk_free(path: Path) -> tuple[Path, int]:
+    """The nearest existing folder of `path` (which may not exist yet) and the free bytes of its disk."""
+    probe = Path(path).parent
     while not probe.exists():
         probe = probe.parent
-    free = shutil.disk_usage(probe).free
-    if needed * 1.05 > free:
-        raise OSError(errno.ENOSPC, f"{path}: this store needs about {_size(needed)} (uncompressed) but only {_size(free)} "
-                      f"are free on that disk; free space or run from a larger disk")
+    return probe, shutil.disk_usage(probe).free
+
+
+def check_disk(path: Path, needed: int) -> None:
+    """Refuse to start when the disk that will hold `path` cannot take `needed` bytes (plus 5%): the preflight
+    checked every store at once, but other jobs may have written since, side by side."""
+    free = disk_free(path)[1]
+    if needed * HEADROOM > free:
+        raise OSError(errno.ENOSPC, f"{path}: this store needs about {human_bytes(needed)} (uncompressed) but only "
+                      f"{human_bytes(free)} are free on that disk; free space or run from a larger disk")
 
 
 def store_bytes(path: Path) -> int:
@@ -199,13 +209,13 @@ def extract(model, tokens: zarr.Array, split: str, layer: int, out_path, *, norm
                                    "is the first token after BOS"})
         writer = ChunkWriter(array)
         try:
-            with tqdm(total=stop - start, desc=f"{split} documents", mininterval=5) as bar:
+            with progress(n_rows, f"{split} activations") as bar:
                 for b in range(start, stop, batch_size):
                     ids = torch.from_numpy(tokens[b:min(b + batch_size, stop)].astype(np.int64)).to(device)
                     rows = window_activations(reader(ids), normalize)
                     # cast on the device: a float16 store moves half the bytes to the host
                     writer.put(rows.to(TORCH_DTYPES[store_dtype]).cpu().numpy())
-                    bar.update(len(ids))
+                    bar.update(len(rows))
         finally:
             writer.close()
         written = store_bytes(tmp)

@@ -94,6 +94,17 @@ def activation_stores(model, ckpt):
     return {split: f"results/activations/{model}/{ckpt}/{split}.zarr" for split in SPLITS}
 
 
+KEEP_STORES = config["activations"]["keep"]
+# With activations.keep false the rules that read a checkpoint's stores go before the next extraction, wherever
+# both wait for the one GPU, so that Snakemake deletes those stores before another checkpoint's are written.
+STORE_READERS_PRIORITY = 0 if KEEP_STORES else 1
+
+
+def store_output(path):
+    """An extraction store as an output: kept, or (activations.keep false) deleted once its readers are done."""
+    return directory(path) if KEEP_STORES else temp(directory(path))
+
+
 FIGURE_MODEL = config["models"][0]["name"]  # fig2 is drawn for the first model, at its final checkpoint
 
 
@@ -150,12 +161,13 @@ def branch_b_targets():
 def all_targets():
     targets = [path for corpus in CORPORA for path in corpus_outputs(corpus)]
     targets += [f"results/models/{model}" for model in trained_models()]
-    targets += [
-        store
-        for model in MODELS
-        for ckpt in checkpoint_entries(model)
-        for store in activation_stores(model, ckpt).values()
-    ]
+    if KEEP_STORES:  # a temporary store asked for as a target would never be deleted
+        targets += [
+            store
+            for model in MODELS
+            for ckpt in checkpoint_entries(model)
+            for store in activation_stores(model, ckpt).values()
+        ]
     targets += [f"results/sae/{model}/{ckpt}" for model in MODELS for ckpt in checkpoint_entries(model)]
     targets += ["results/figures/fig2.pdf", "results/figures/fig4.pdf"]
     targets += [f"results/figures/{fig}.{ext}" for fig in ("fig3", "fig6") for ext in ("html", "pdf")]

@@ -21,6 +21,7 @@ rule top_contexts:
     benchmark:
         "results/benchmarks/top_contexts/{model}/{ckpt}.tsv"
     threads: 1  # one job per checkpoint: side-by-side jobs beat threads (README, Timing)
+    priority: STORE_READERS_PRIORITY  # with activations.keep false, before the next extraction
     resources:
         mem_mb=4000,
         gpu=uses_gpu(),

@@ -56,6 +56,7 @@ rule token_vectors:
     benchmark:
         "results/benchmarks/token_vectors/{model}.tsv"
     threads: 1
+    priority: STORE_READERS_PRIORITY  # with activations.keep false, before the next extraction
     resources:
         mem_mb=4000,
     conda:

@@ -26,6 +26,7 @@ rule train_sae:
     benchmark:
         "results/benchmarks/train_sae/{model}/{ckpt}.tsv"
     threads: 1  # one job per checkpoint: side-by-side jobs beat threads (README, Timing)
+    priority: STORE_READERS_PRIORITY  # with activations.keep false, before the next extraction
     resources:
         mem_mb=8000,
         gpu=uses_gpu(),
@@ -52,6 +53,7 @@ rule sae_sweep:
     wildcard_constraints:
         expansion=r"\d+",
     threads: 1  # one job per checkpoint: side-by-side jobs beat threads (README, Timing)
+    priority: STORE_READERS_PRIORITY  # with activations.keep false, before the next extraction
     resources:
         mem_mb=8000,
         gpu=uses_gpu(),
