@@ -11,6 +11,7 @@ run_page(
     documents=snakemake.input.documents,
     tokens=snakemake.input.tokens,
     page=snakemake.output.page,
+    shards=snakemake.output.shards,
     texts_per_feature=snakemake.params.texts_per_feature,
     tokenizer=snakemake.params.tokenizer,
     model=snakemake.wildcards.model,

@@ -1,10 +1,10 @@
-"""A static feature browser: one self-contained HTML page per checkpoint and an index page across them.
+"""A static feature browser: one HTML page per checkpoint, its texts in shards beside it, and an index page.
 
-Every live feature's top texts, statistics, language tendency (and granularity when labelled) go into the
-page as one JSON object; browser.js renders a page of feature cards at a time, so a checkpoint with tens of
-thousands of features stays responsive. A text is stored once per document (its token pieces) and each
-feature's shading as the positions where it is active with a level 1–255 relative to the feature's maximum —
-far smaller than a highlighted copy of every text.
+A checkpoint's page embeds an index of its live features — id, tendency, text counts, frequency, maximum
+activation, granularity label: what the list, the filter and a search by id need, about 1 MB at 32,768
+features — and browser.js renders 20 feature cards at a time, loading their texts from the shards
+(browser_shards.py) in the folder named after the page. A search by token loads the token index from the same
+folder first. The page therefore opens after reading itself and one shard, whatever the number of features.
 """
 
 from __future__ import annotations
@@ -14,56 +14,46 @@ import json
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import zarr
 
 from lmscope.atomic import atomic_path
+from lmscope.fonts import CSS_FAMILY
 from lmscope.sae_checkpoints import highlight
-from lmscope.sae_checkpoints.highlight import window_pieces
+from lmscope.sae_checkpoints.browser_shards import BLOCK_FEATURES, corpus_documents, feature_blocks, write_shards
 from lmscope.tokenizer import load_tokenizer
 
-
-def levels(activations: list[float], max_activation: float) -> tuple[list[int], list[int]]:
-    """Sparse shading of one text: (positions, levels 1..255) where the activation is positive."""
-    positions, out = [], []
-    for i, a in enumerate(activations):
-        if a > 0 and max_activation > 0:
-            positions.append(i)
-            out.append(max(1, min(255, round(255 * a / max_activation))))
-    return positions, out
+TENDENCIES = ("ja", "en", "mixed")  # of live features; the index holds each as its position here
 
 
-def page_data(checkpoint: str, model: str, contexts: pl.DataFrame, stats: pl.DataFrame, language: pl.DataFrame,
-              lang_of_doc: dict[int, str], pieces_of_doc: dict[int, list[str]], texts_per_feature: int,
-              granularity: dict[int, str] | None = None) -> dict:
-    """The JSON the page embeds: documents (doc_id, lang, pieces) and live features with their texts."""
-    contexts = contexts.filter(pl.col("rank") < texts_per_feature).sort("feature", "rank")
-    doc_ids = sorted(set(contexts["doc_id"].to_list()))
-    doc_index = {d: i for i, d in enumerate(doc_ids)}
-    table = stats.join(language.select("feature", "tendency", "n_ja", "n_en"), on="feature").sort("feature")
-    texts: dict[int, list] = {}
-    maxima = dict(table.select("feature", "max_activation").iter_rows())
-    for row in contexts.iter_rows(named=True):
-        f = row["feature"]
-        positions, lv = levels(row["activations"], maxima[f])
-        texts.setdefault(f, []).append([doc_index[row["doc_id"]], row["position"], round(row["activation"], 5),
-                                        positions, lv])
-    features = [[r["feature"], r["tendency"], r["n_ja"], r["n_en"], r["n_texts"], round(r["frequency"], 7),
-                 round(r["max_activation"], 5), (granularity or {}).get(r["feature"]), texts[r["feature"]]]
-                for r in table.filter(~pl.col("dead")).iter_rows(named=True)]
-    return {"model": model, "checkpoint": checkpoint, "d_sae": stats.height,
-            "docs": [[d, lang_of_doc[d], pieces_of_doc[d]] for d in doc_ids], "features": features}
+def page_index(checkpoint: str, model: str, stats: pl.DataFrame, language: pl.DataFrame, labels: dict[int, str],
+               shards: str, block_features: int = BLOCK_FEATURES) -> dict:
+    """What the page embeds: the checkpoint, where its shards are (a folder relative to the page) and, column
+    by column, its live features' statistics in id order; granularity labels by feature id."""
+    table = (stats.join(language.select("feature", "tendency", "n_ja", "n_en"), on="feature").sort("feature")
+             .filter(~pl.col("dead")))
+    return {"model": model, "checkpoint": checkpoint, "d_sae": stats.height, "block": block_features,
+            "shards": shards, "font_family": CSS_FAMILY, "tendencies": list(TENDENCIES),
+            "id": table["feature"].to_list(),
+            "tendency": table["tendency"].replace_strict(list(TENDENCIES), list(range(3))).to_list(),
+            "n_ja": table["n_ja"].to_list(), "n_en": table["n_en"].to_list(), "n_texts": table["n_texts"].to_list(),
+            "frequency": table["frequency"].cast(pl.Float64).round_sig_figs(4).to_list(),
+            "max": table["max_activation"].cast(pl.Float64).round_sig_figs(4).to_list(),
+            "granularity": {str(f): labels[f] for f in table["feature"] if f in labels}}
 
 
-def checkpoint_html(data: dict) -> str:
-    counts = {t: sum(1 for f in data["features"] if f[1] == t) for t in ("ja", "en", "mixed")}
-    dead = data["d_sae"] - len(data["features"])
-    title = f"{data['model']} {data['checkpoint']}: SAE features"
+def checkpoint_html(index: dict) -> str:
+    """The page: its text, the index and browser.js; its font holds its own text only (the texts' is font.js)."""
+    counts = {t: index["tendency"].count(i) for i, t in enumerate(TENDENCIES)}
+    live = len(index["id"])
+    title = f"{index['model']} {index['checkpoint']}: SAE features"
     body = f"""<h1>{html.escape(title)}</h1>
-<p class="meta"><a href="index.html">all checkpoints</a> · {data['d_sae']} features: {len(data['features'])} live
-(ja {counts['ja']}, en {counts['en']}, mixed {counts['mixed']}), {dead} dead. Texts are the test split's top
-activating documents; a token's shade is the feature's activation relative to its maximum (hover for the value),
-the outlined token is the text's highest.</p>
+<p class="meta"><a href="index.html">all checkpoints</a> · {index['d_sae']} features: {live} live
+(ja {counts['ja']}, en {counts['en']}, mixed {counts['mixed']}), {index['d_sae'] - live} dead. Texts are the test
+split's top activating documents; a token's shade is the feature's activation relative to its maximum (hover for
+the value), the outlined token is the text's highest. The texts load from the folder
+{html.escape(index['shards'])}/ beside this page.</p>
 <form id="form"><select id="mode"><option value="feature">feature id</option>
 <option value="token" selected>activating token</option></select>
 <input id="query" size="24" placeholder="e.g. 42, or a token such as 猫 or cat">
@@ -73,10 +63,9 @@ tendency <select id="tendency"><option>any</option><option>ja</option><option>en
 <p><span id="count" class="meta"></span> <button id="prev">previous</button> <button id="next">next</button>
 <span id="note" class="meta"></span></p>
 <div id="results"></div>"""
-    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
-    script = f"const DATA = {payload};\n" + resources.files(__package__).joinpath("browser.js").read_text("utf-8")
-    font_text = "".join(piece for doc in data["docs"] for piece in doc[2])
-    return highlight.page(title, body, script, font_text=font_text + html.unescape(body))
+    payload = json.dumps(index, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+    script = f"const INDEX = {payload};\n" + resources.files(__package__).joinpath("browser.js").read_text("utf-8")
+    return highlight.page(title, body, script)
 
 
 def index_html(model: str, rows: list[dict]) -> str:
@@ -94,18 +83,21 @@ the test split); tendency by the 90% rule.</p>
     return highlight.page(f"{model}: feature browser", body)
 
 
-def run_page(*, contexts, features, language, granularity, documents, tokens, page, texts_per_feature: int,
-             tokenizer: dict, model: str, ckpt: str) -> None:
-    """Rule browser_page: one checkpoint's page."""
-    context_table = pl.read_parquet(contexts).filter(pl.col("rank") < texts_per_feature)
-    pieces = window_pieces(load_tokenizer(tokenizer), zarr.open_array(str(tokens), mode="r"),
-                           context_table["doc_id"].unique().to_list())
-    lang_of_doc = dict(pl.read_parquet(documents, columns=["doc_id", "lang"]).iter_rows())
-    labels = dict(pl.read_parquet(granularity).select("feature", "label").iter_rows())
-    data = page_data(ckpt, model, context_table, pl.read_parquet(features), pl.read_parquet(language), lang_of_doc,
-                     pieces, texts_per_feature, labels)
+def run_page(*, contexts, features, language, granularity, documents, tokens, page, shards,
+             texts_per_feature: int, tokenizer: dict, model: str, ckpt: str) -> None:
+    """Rule browser_page: one checkpoint's page and the folder of its shards (named as the page, without .html)."""
+    stats = pl.read_parquet(features)
+    maxima = np.zeros(stats.height, dtype=np.float64)
+    maxima[stats["feature"].to_numpy()] = stats["max_activation"].to_numpy()
+    docs = corpus_documents(contexts, documents, zarr.open_array(str(tokens), mode="r"), texts_per_feature,
+                            load_tokenizer(tokenizer))
+    with atomic_path(shards) as tmp:
+        tmp.mkdir()
+        write_shards(tmp, feature_blocks(contexts, texts_per_feature), stats.height, maxima, docs)
+    labels = dict(pl.read_parquet(granularity, columns=["feature", "label"]).iter_rows())
+    index = page_index(ckpt, model, stats, pl.read_parquet(language), labels, Path(shards).name)
     with atomic_path(page) as tmp:
-        tmp.write_text(checkpoint_html(data), encoding="utf-8")
+        tmp.write_text(checkpoint_html(index), encoding="utf-8")
 
 
 def run_index(*, language: list, pages: list, index, checkpoints: list[str], model: str) -> None:

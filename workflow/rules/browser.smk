@@ -1,4 +1,5 @@
-# The static feature browser (issue 5): a self-contained page per checkpoint and an index across checkpoints.
+# The static feature browser (issues 5, 19): a page per checkpoint with its texts in shards in the folder beside it,
+# and an index across checkpoints.
 BROWSER_PAGES = {
     model: [f"results/browser/{model}/{ckpt}.html" for ckpt in checkpoint_entries(model)] for model in MODELS
 }
@@ -23,13 +24,14 @@ rule browser_page:
             category="Feature browser",
             labels={"model": "{model}", "checkpoint": "{ckpt}"},
         ),
+        shards=directory("results/browser/{model}/{ckpt}"),
     log:
         "results/logs/browser_page/{model}/{ckpt}.log",
     benchmark:
         "results/benchmarks/browser_page/{model}/{ckpt}.tsv"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=2000,  # 32,768 features x 50 texts: 0.94 GB peak (benchmarks/README.md, feature browser)
     conda:
         "../../envs/lmscope.yaml"
     script:
