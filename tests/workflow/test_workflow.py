@@ -180,9 +180,12 @@ def test_example_figures_the_browser_and_the_report(built, tmp_path):
     for ckpt in ("step-3", "step-10", "step-30"):
         assert f'href="{ckpt}.html"' in index and (pages / f"{ckpt}.html").is_file()
         page = (pages / f"{ckpt}.html").read_text()
-        data = json.loads(re.search(r"const DATA = (.*?);\n", page).group(1))
+        listed = json.loads(re.search(r"const INDEX = (.*?);\n", page).group(1))
         table = pl.read_parquet(built / "results" / "features" / "micromodel" / ckpt / "language.parquet")
-        assert len(data["features"]) == (table["tendency"] != "dead").sum()
+        assert len(listed["id"]) == (table["tendency"] != "dead").sum() and listed["d_sae"] == table.height
+        # the texts in the folder beside the page: a shard per block of features, the token index and the font
+        assert listed["shards"] == ckpt and all((pages / ckpt / f).is_file() for f in ("tokens.js", "font.js"))
+        assert len(list((pages / ckpt).glob("shard-*.js"))) == -(-table.height // listed["block"])
 
     report = tmp_path / "report.html"
     proc = snakemake(built, "--report", str(report))
@@ -331,11 +334,14 @@ STALE = [  # (config edit, the rules and job counts that must rerun: no more, no
     ("SAE K", lambda c: c["sae"].update(k=3), SAES),
     ("SAE learning-rate grid", lambda c: c["sae"].update(lr_grid=[3.0e-3]), SAES),
     ("layer", lambda c: c["models"][0].update(layer=2), ACTIVATIONS),
-    # a step of a model trained here must be saved, so training reruns and every checkpoint after it
+    # a step of a model trained here must be saved, so training reruns and every checkpoint after it; the disk
+    # preflight reruns where the set of stores or their sizes change (a new layer changes neither)
     ("checkpoint added", lambda c: c["models"][0].update(checkpoints=[3, 10, 20, 30]),
-     {**{rule: 4 if n == 3 else n for rule, n in ACTIVATIONS.items()}, "train_tinylm": 1}),
+     {**{rule: 4 if n == 3 else n for rule, n in ACTIVATIONS.items()}, "train_tinylm": 1,
+      "activations_preflight": 1}),
     ("corpus size", lambda c: c["corpora"][0]["sources"][0].update(n_documents=250),
-     {"corpus_documents": 1, "corpus_tokenizer": 1, "corpus_tokens": 1, "train_tinylm": 1, **ACTIVATIONS}),
+     {"corpus_documents": 1, "corpus_tokenizer": 1, "corpus_tokens": 1, "train_tinylm": 1,
+      "activations_preflight": 1, **ACTIVATIONS}),
     ("DAPE top rate", lambda c: c["dape"].update(top_rate=0.1),
      {"dape": 1, "mmneuron_tables": 1, "neurons_by_layer": 1, "ablation": 3, "ablation_tables": 1}),
     ("ablation module groups", lambda c: c["ablation"].update(groups=["none", "lm"]),
