@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from growth_table import growth_table
+
 STAGES = ("corpus_documents", "corpus_tokenizer", "corpus_tokens")
 
 
@@ -76,14 +78,7 @@ def main() -> None:
             for stage in STAGES:
                 results[(stage, n)] = measured(stage, root, n, args.lib)
                 print(f"{stage} {n}: {results[(stage, n)]}", file=sys.stderr, flush=True)
-    sizes = " | ".join(f"{n:,}/lang" for n in args.docs)
-    print(f"| rule | peak RSS MB: {sizes} | growth | wall s: {sizes} |")
-    print("| --- |" + " --- |" * (2 * len(args.docs) + 1))
-    for stage in STAGES:
-        rss = [results[(stage, n)]["rss_mb"] for n in args.docs]
-        wall = [results[(stage, n)]["wall_s"] for n in args.docs]
-        print(f"| {stage} | " + " | ".join(f"{r:,.0f}" for r in rss) + f" | {rss[-1] / rss[0] - 1:+.0%} | "
-              + " | ".join(f"{w:.1f}" for w in wall) + " |")
+    print(growth_table(results, STAGES, args.docs, "/lang"))
 
 
 if __name__ == "__main__":

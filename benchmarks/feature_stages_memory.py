@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from growth_table import growth_table
+
 TOKENS_PER_DOC = 64
 STAGES = ("top_contexts", "language_tendency", "language_tendency_by_token", "token_vectors", "granularity_sheet",
           "granularity", "example_features")
@@ -175,14 +177,7 @@ def main() -> None:
                 results[(stage, n)] = measured(["--stage", stage, "--root", str(root), "--tokenizer", str(tokenizer)],
                                                args.lib)
                 print(f"{stage} {n}: {results[(stage, n)]}", file=sys.stderr, flush=True)
-    sizes = " | ".join(f"{n:,} docs" for n in args.docs)
-    print(f"| rule | peak RSS MB: {sizes} | growth | wall s: {sizes} |")
-    print("| --- |" + " --- |" * (2 * len(args.docs) + 1))
-    for stage in args.stages:
-        rss = [results[(stage, n)]["rss_mb"] for n in args.docs]
-        wall = [results[(stage, n)]["wall_s"] for n in args.docs]
-        print(f"| {stage} | " + " | ".join(f"{r:,.0f}" for r in rss) + f" | {rss[-1] / rss[0] - 1:+.0%} | "
-              + " | ".join(f"{w:.1f}" for w in wall) + " |")
+    print(growth_table(results, args.stages, args.docs, " docs"))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,21 @@ MMNEURON_DOWNLOADS = ("rsvqa_hr/USGS_split_train_questions.json", "rsvqa_hr/USGS
                       "pmc_vqa/train.csv", "pmc_vqa/test_clean.csv", "pmc_vqa/images.zip",
                       "lingoqa/action/train.parquet", "lingoqa/action/images.zip",
                       "lingoqa/evaluation/val.parquet", "lingoqa/evaluation/images.zip")
+
+
+@contextmanager
+def mounted_tmpfs(mount: Path, size: str):
+    """A tmpfs of `size` (e.g. "256k") mounted at the new directory `mount` for the duration, to fill a disk for
+    real; the test is skipped when mounting is not allowed (it needs root)."""
+    mount.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a {size} tmpfs here: {proc.stderr.strip() or proc.returncode}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], capture_output=True)
 
 
 def place_mmneuron_downloads(root: Path) -> None:

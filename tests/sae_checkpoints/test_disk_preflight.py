@@ -4,12 +4,12 @@ disk stops before anything is written, naming the disk, the bytes needed and the
 import json
 import re
 import shutil
-import subprocess
 
 import pytest
 import zarr
 from transformers import LlamaConfig
 
+from conftest import mounted_tmpfs
 from lmscope.errors import InputError
 from lmscope.sae_checkpoints import disk_preflight
 
@@ -19,17 +19,9 @@ SPLITS = {"train": [0, 80], "validation": [80, 90], "test": [90, 100]}
 
 @pytest.fixture
 def disk(tmp_path):
-    """A 2 MB tmpfs holding the run's results folder (needs root and a system that allows mounts)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "none", str(mount)], capture_output=True,
-                          text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a 2 MB tmpfs here: {proc.stderr.strip() or proc.returncode}")
-    try:
+    """A 2 MB tmpfs holding the run's results folder."""
+    with mounted_tmpfs(tmp_path / "disk", "2m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
 
 
 def plan(root, checkpoints=("step-1", "step-2")) -> dict:

@@ -14,7 +14,7 @@ import yaml
 import zarr
 from zarr.codecs import ZstdCodec
 
-from conftest import REPO, snakemake
+from conftest import REPO, mounted_tmpfs, snakemake
 from lmscope.errors import InputError
 from lmscope.sae_checkpoints.shuffled_batches import ShuffledBatches
 from lmscope.sae_checkpoints.activation_store import CheckedStore
@@ -146,15 +146,9 @@ def test_sae_training_on_a_damaged_store_stops_naming_it_and_writes_nothing(buil
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 256 kB tmpfs (needs root and a system that allows mounts)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True,
-                          text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {proc.stderr.strip() or proc.returncode}")
-    yield mount
-    subprocess.run(["umount", str(mount)], capture_output=True)
+    """A 256 kB tmpfs."""
+    with mounted_tmpfs(tmp_path / "disk", "256k") as mount:
+        yield mount
 
 
 HISTORY_CODE = """
