@@ -96,11 +96,6 @@ def sample_rows(store: zarr.Array, n: int, seed: int) -> torch.Tensor:
     return torch.from_numpy(np.concatenate(rows)[:n].astype(np.float32))
 
 
-def eval_batch(store: CheckedStore, batch_tokens: int) -> int:
-    """Rows per evaluation batch: a training batch, or one chunk when chunks are larger."""
-    return max(batch_tokens, store.chunks[0])
-
-
 def curve_sample(store: CheckedStore, eval_tokens: int, seed: int) -> torch.Tensor:
     """The validation rows every curve point is measured on (float32, on the CPU): all rows in order when
     `eval_tokens` covers the split, else eval_tokens // tokens_per_doc whole documents (at least one; rows
@@ -119,12 +114,16 @@ def curve_sample(store: CheckedStore, eval_tokens: int, seed: int) -> torch.Tens
 
 
 def sequential_batches(store_path, batch_tokens: int, device) -> Iterator[torch.Tensor]:
-    """A split's rows in order (evaluation needs no shuffle), in batches of `eval_batch` rows."""
+    """A split's rows in order (evaluation needs no shuffle), in batches of `batch_tokens` rows: read a chunk at a
+    time, but encoded no larger than a training step, so that evaluation's pre-activations (rows x latents) are
+    never bigger than training's — a chunk of 16,384 rows at n = 2,048 would be 128 MB at every curve point and
+    make the job's peak memory the luck of the allocator."""
     store = CheckedStore(store_path)
     stop = store.shape[0]
-    step = eval_batch(store, batch_tokens)
-    for start in range(0, stop, step):
-        yield torch.from_numpy(store[start:min(start + step, stop)].astype(np.float32)).to(device)
+    for start in range(0, stop, store.chunks[0]):
+        block = torch.from_numpy(store[start:min(start + store.chunks[0], stop)].astype(np.float32))
+        for batch in block.split(batch_tokens):
+            yield batch.to(device)
 
 
 @torch.no_grad()
@@ -245,8 +244,7 @@ def train_grid(train_store, validation_store, cfg: SAETrainConfig, device: str |
     ks = list(ks or [cfg.k])
     candidates = [Candidate(lr, replace(cfg, k=k), d_in, b_pre, total_steps, device) for k in ks for lr in cfg.lr_grid]
     validation = CheckedStore(validation_store)
-    curve = curve_sample(validation, cfg.eval_tokens, cfg.seed).to(device).split(eval_batch(validation,
-                                                                                              cfg.batch_tokens))
+    curve = curve_sample(validation, cfg.eval_tokens, cfg.seed).to(device).split(cfg.batch_tokens)
     rows: list[dict] = []
     start = 0
     fingerprint = {"cfg": asdict(cfg), "ks": ks, "train_store": str(train_store), "rows": reader.n_rows}
