@@ -27,7 +27,7 @@ def brute_force_threshold(sae, rows, top_n, threshold, seed, T):
     seeded shuffled order, the first top_n in which the feature is among the K active latents at some position
     with an activation strictly above threshold x its maximum before ReLU and TopK (floored at 0)."""
     with torch.no_grad():
-        pre = torch.nn.functional.linear(rows - sae.b_pre, sae.W_enc_t, sae.b_enc)
+        pre = torch.nn.functional.linear(sae.encoder_input(rows), sae.W_enc_t, sae.b_enc)
         vals, idx = sae.encode(rows)  # [rows, K]: latent_acts, latent_indices
         z = sae.dense_latents(rows).view(-1, T, sae.d_sae)
     act_thresholds = threshold * pre.max(0).values.clamp_min(0)

@@ -15,8 +15,38 @@ REPO = Path(__file__).resolve().parents[1]
 MICRO = REPO / "tests" / "micro.yaml"
 
 
+# micro.yaml's first checkpoint analyses this SAE instead of training one (a path is read from the working
+# directory, so every run of the micro workflow gets a copy): SAELens layout, d = the micro model's hidden_size
+MICRO_SAE = "released/micro-step-3"
+
+
+def write_micro_sae(workdir: Path) -> None:
+    """A random TopK SAE (d 32, 64 latents, K 4) in SAELens's layout, normalize_activations constant_norm_rescale
+    and non-zero biases, so that the loaded path differs from one trained here. Written once per directory: a
+    rewrite would make the whole workflow out of date."""
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    directory = workdir / MICRO_SAE
+    if (directory / "cfg.json").is_file():
+        return
+    directory.mkdir(parents=True)
+    gen = torch.Generator().manual_seed(3)
+    w_dec = torch.nn.functional.normalize(torch.randn(64, 32, generator=gen), dim=1)
+    save_file({"W_enc": (w_dec.T + 0.1 * torch.randn(32, 64, generator=gen)).contiguous(), "W_dec": w_dec,
+               "b_enc": 0.1 * torch.randn(64, generator=gen), "b_dec": 0.05 * torch.randn(32, generator=gen)},
+              directory / "sae_weights.safetensors")
+    cfg = {"architecture": "topk", "d_in": 32, "d_sae": 64, "k": 4, "dtype": "float32", "device": "cpu",
+           "apply_b_dec_to_input": True, "normalize_activations": "constant_norm_rescale",
+           "metadata": {"sae_lens_version": "6.0.0"}}
+    (directory / "cfg.json").write_text(json.dumps(cfg))
+
+
 def snakemake(workdir: Path, *args: str, configfile: Path | None = None) -> subprocess.CompletedProcess:
     """Run the workflow of this checkout in `workdir` (results go there), return the finished process."""
+    write_micro_sae(Path(workdir))
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
            "--configfile", str(configfile or MICRO), *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=900)

@@ -16,7 +16,7 @@ def test_the_micro_config_is_valid(tmp_path, write_config, micro_config):
     assert "train_tinylm" in proc.stdout
 
 
-@pytest.mark.parametrize("preset", ["llmjp.yaml", "pythia.yaml", "mmneuron.yaml"])
+@pytest.mark.parametrize("preset", ["llmjp.yaml", "llmjp-released.yaml", "pythia.yaml", "mmneuron.yaml"])
 def test_presets_validate_and_plan_without_the_network(tmp_path, write_config, preset):
     place_mmneuron_downloads(tmp_path)
     # as in the repository: config.yaml first, the preset over it
@@ -30,3 +30,5 @@ def test_presets_validate_and_plan_without_the_network(tmp_path, write_config, p
         assert proc.stdout.count("rule count_neurons") == 10  # 2 VLMs x 5 domains
     else:
         assert "corpus_tokens" in proc.stdout and "train_tinylm" not in proc.stdout and "train_tinyvlm" in proc.stdout
+    if preset == "llmjp-released.yaml":  # the authors' six SAEs are loaded, none trained
+        assert proc.stdout.count("rule load_sae") == 6 and "rule train_sae" not in proc.stdout

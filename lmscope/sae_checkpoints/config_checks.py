@@ -1,16 +1,43 @@
-"""Branch A's config checks that a JSON schema cannot express: corpora, models and their checkpoints, SAE sizes,
-pinned example features and labelling sheets. Each failure is a ConfigError naming the key."""
+"""Branch A's config checks that a JSON schema cannot express: corpora, models and their checkpoints (with the
+local files of released SAEs they name), SAE sizes, pinned example features and labelling sheets. Each failure
+is a ConfigError naming the key."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from lmscope.config import ConfigError, unique
+from lmscope.errors import InputError
+from lmscope.sae_checkpoints.released_sae_files import describe
+
+
+def step_number(entry: int | dict) -> int | None:
+    """The step of a checkpoint entry of a model trained here (N or {step: N, sae}), else None."""
+    return entry if isinstance(entry, int) else entry.get("step")
 
 
 def checkpoint_name(entry: int | dict) -> str:
     """The `{ckpt}` name of a checkpoint entry: `step-N` for a step of a model trained here."""
-    return f"step-{entry}" if isinstance(entry, int) else entry["name"]
+    step = step_number(entry)
+    return f"step-{step}" if step is not None else entry["name"]
+
+
+def check_released_sae(sae: dict, key: str, d_model: int | None, workdir: Path) -> None:
+    """A checkpoint's `sae:` in a local folder: its files, layout and K (released_sae_files.describe), and its
+    d_in against the model's width where that is known before any job (a model trained here). A hub SAE is
+    checked by its job, once fetched."""
+    if "path" not in sae:
+        return
+    directory = workdir / sae["path"]
+    if not directory.is_dir():
+        raise ConfigError(f"{key}.path", f"no such directory: {sae['path']}")
+    try:
+        layout = describe(directory, sae.get("format", "auto"))
+    except InputError as error:
+        raise ConfigError(key, str(error)) from None
+    if d_model is not None and layout.d_in != d_model:
+        raise ConfigError(key, f"{layout.weights} is an SAE of d_in = {layout.d_in}, but the model's layer has "
+                               f"width {d_model}")
 
 
 def check(config: dict, workdir: str | Path = ".") -> None:
@@ -43,15 +70,19 @@ def check(config: dict, workdir: str | Path = ".") -> None:
         train = model.get("train")
         for j, entry in enumerate(ckpts):
             ckey = f"{key}.checkpoints[{j}]"
-            if train is not None and not isinstance(entry, int):
-                raise ConfigError(ckey, "a model trained here (train: is set) takes step numbers as checkpoints")
-            if train is None and isinstance(entry, int):
+            step = step_number(entry)
+            if train is not None and step is None:
+                raise ConfigError(ckey, "a model trained here (train: is set) takes step numbers as checkpoints "
+                                        "(N, or {step: N, sae} to analyse a released SAE)")
+            if train is None and step is not None:
                 raise ConfigError(ckey, "a step number needs train: (a model trained here); otherwise give "
                                         "{name, path} or {name, repo, revision}")
-            if train is not None and entry > train["steps"]:
-                raise ConfigError(ckey, f"step {entry} is after the last training step ({train['steps']})")
+            if train is not None and step > train["steps"]:
+                raise ConfigError(ckey, f"step {step} is after the last training step ({train['steps']})")
             if isinstance(entry, dict) and "path" in entry and not (workdir / entry["path"]).is_dir():
                 raise ConfigError(f"{ckey}.path", f"no such directory: {entry['path']}")
+            if isinstance(entry, dict) and "sae" in entry:
+                check_released_sae(entry["sae"], f"{ckey}.sae", train["hidden_size"] if train else None, workdir)
         if train is not None:
             if model["layer"] > train["num_layers"]:
                 raise ConfigError(f"{key}.layer", f"layer {model['layer']} > num_layers {train['num_layers']}")

@@ -8,6 +8,11 @@ the encoder's backward (a custom autograd function) touches only the K active co
 of B·n·d. Layout follows SAELens: W_enc [d_in, d_sae], W_dec [d_sae, d_in] (each row a feature's unit-norm
 decoder direction), b_dec = b_pre. Internally the encoder is held as W_enc.T ([d_sae, d_in]) so that its active
 rows can be gathered too.
+
+An SAE trained elsewhere (lmscope.sae_checkpoints.released_saes) may normalise its input before the encoder, as
+SAELens's `normalize_activations` does: `input_norm` "constant_norm_rescale" scales each x to norm sqrt(d_in),
+"layer_norm" standardises it over its d_in entries (eps 1e-5 on the standard deviation), before b_pre is
+subtracted; decode() then reconstructs that normalised input. SAEs trained here use "none".
 """
 
 from __future__ import annotations
@@ -101,17 +106,29 @@ class TopKSAE(nn.Module):
         self.b_enc = nn.Parameter(torch.zeros(d_sae)) if encoder_bias else None
         self.b_pre = nn.Parameter(torch.zeros(d_in))
         self.select_dtype: torch.dtype | None = None  # bfloat16: choose the active latents in bf16 (_TopKEncode)
+        self.input_norm = "none"  # or constant_norm_rescale, layer_norm (an SAE trained elsewhere: see above)
 
     @property
     def W_enc(self) -> torch.Tensor:
         """[d_in, d_sae], the paper's and SAELens's layout."""
         return self.W_enc_t.T
 
+    def encoder_input(self, x: torch.Tensor) -> torch.Tensor:
+        """x as the encoder's matmul takes it: normalised by `input_norm` (SAELens's run_time_activation_norm_fn_in),
+        then less b_pre."""
+        if self.input_norm == "constant_norm_rescale":
+            x = x * (self.d_in ** 0.5 / x.norm(dim=-1, keepdim=True))
+        elif self.input_norm == "layer_norm":
+            x = x - x.mean(dim=-1, keepdim=True)
+            x = x / (x.std(dim=-1, keepdim=True) + 1e-5)
+        return x - self.b_pre
+
     def encode(self, x: torch.Tensor, dead: torch.Tensor | None = None,
                k_aux: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """(values, indices) of the K active latents, [batch, K] each (then the AuxK ones when k_aux > 0)."""
         k_aux = min(k_aux, int(dead.sum())) if dead is not None else 0
-        return _TopKEncode.apply(x - self.b_pre, self.W_enc_t, self.b_enc, self.k, dead, k_aux, self.select_dtype)
+        return _TopKEncode.apply(self.encoder_input(x), self.W_enc_t, self.b_enc, self.k, dead, k_aux,
+                                 self.select_dtype)
 
     def decode(self, vals: torch.Tensor, idx: torch.Tensor, bias: bool = True) -> torch.Tensor:
         out = F.embedding_bag(idx, self.W_dec, per_sample_weights=vals.to(self.W_dec.dtype), mode="sum")
@@ -152,7 +169,7 @@ class TopKSAE(nn.Module):
         save_file({k: v.detach().float().contiguous().cpu() for k, v in tensors.items()},
                   directory / "sae_weights.safetensors")
         cfg = {"architecture": "topk", "d_in": self.d_in, "d_sae": self.d_sae, "k": self.k, "dtype": "float32",
-               "device": "cpu", "apply_b_dec_to_input": True, "normalize_activations": "none",
+               "device": "cpu", "apply_b_dec_to_input": True, "normalize_activations": self.input_norm,
                "reshape_activations": "none", "rescale_acts_by_decoder_norm": False,
                "metadata": {"sae_lens_version": SAELENS_LAYOUT, **metadata}}
         (directory / "cfg.json").write_text(json.dumps(cfg, indent=2))
@@ -170,6 +187,7 @@ class TopKSAE(nn.Module):
             sae.b_pre.copy_(tensors["b_dec"])
             if encoder_bias:
                 sae.b_enc.copy_(tensors["b_enc"])
+        sae.input_norm = cfg.get("normalize_activations", "none")
         return sae
 
 

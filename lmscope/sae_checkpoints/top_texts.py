@@ -91,7 +91,7 @@ def max_preactivations(sae: TopKSAE, store: zarr.Array, tokens_per_doc: int, bat
     the authors' first pass reads from a hook on `sae.encoder` into a zero-initialised maximum."""
     best = torch.zeros(sae.d_sae, device=device)
     for _, _, rows in document_batches(store, tokens_per_doc, batch_docs, device, "maxima"):
-        pre = F.linear(rows - sae.b_pre, sae.W_enc_t, sae.b_enc)  # the SAE's pre-activation (sae.py's encode)
+        pre = F.linear(sae.encoder_input(rows), sae.W_enc_t, sae.b_enc)  # the SAE's pre-activation (sae.py's encode)
         best = torch.maximum(best, pre.max(0).values)
     return best
 

@@ -45,8 +45,25 @@ def _sheet(c, tmp):
     c["granularity"]["sheets"] = {"step-99": "sheet.csv"}
 
 
+def _released_sae(c, tmp, d=32, drop=None):
+    """models[0]'s step-3 analyses an SAE of width d in tmp/sae (SAELens layout), without tensor `drop`."""
+    from safetensors.torch import load_file, save_file
+
+    from lmscope.sae_checkpoints.sae import TopKSAE
+
+    TopKSAE(d, 2 * d, 4, seed=0).save(tmp / "sae", {})
+    weights = tmp / "sae" / "sae_weights.safetensors"
+    save_file({k: v for k, v in load_file(weights).items() if k != drop}, weights)
+    c["models"][0]["checkpoints"][0] = {"step": 3, "sae": {"path": "sae"}}
+
+
 # (id, change(config, tmp_path), fragments that must all appear on one line of the output)
 CONFIG_ERRORS = [
+    ("released SAE of another width", lambda c, t: _released_sae(c, t, d=16),
+     ["config key models[0].checkpoints[0].sae:", "sae_weights.safetensors is an SAE of d_in = 16",
+      "the model's layer has width 32"]),
+    ("released SAE missing a tensor", lambda c, t: _released_sae(c, t, drop="b_dec"),
+     ["config key models[0].checkpoints[0].sae:", "sae/sae_weights.safetensors: no tensor 'b_dec'"]),
     ("wrong type", lambda c, t: c["sae"].update(k="four"), ["config key sae.k", "'four' is not of type 'integer'"]),
     ("unknown key", lambda c, t: c["sae"].update(top_k=4),
      ["config key sae", "'top_k' was unexpected", "allowed here:", "expansion_factor"]),
@@ -145,6 +162,10 @@ INPUT_ERRORS = [
         tokenizer={"kind": "pretrained", "repo": "nobody/no-tokenizer"}),
      "results/corpus/micro/tokens.zarr",
      ["lmscope error: tokenizer: cannot load 'nobody/no-tokenizer'", "HF_HUB_OFFLINE is set", "hf download"]),
+    ("released SAE on the hub while offline", lambda c, t: c["models"][0]["checkpoints"].__setitem__(
+        0, {"step": 3, "sae": {"repo": "nobody/no-sae"}}), "results/sae/micromodel/loaded/step-3",
+     ["lmscope error: models[0].checkpoints[0].sae: cannot load 'nobody/no-sae'", "HF_HUB_OFFLINE is set",
+      "hf download"]),
     ("VQA record without answers", lambda c, t: _folder_domain(
         c, t, [{"id": "q1", "image": "a.png", "question": "What colour?", "split": "train"}], {"a.png": _png()}),
      "results/domains/common/sources/folder0", ["lmscope error: vqa/records.jsonl, record q1: no answer"]),

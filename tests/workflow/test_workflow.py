@@ -2,6 +2,7 @@
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import numpy as np
 import polars as pl
@@ -10,7 +11,7 @@ import torch
 import zarr
 
 from brute_force import brute_force, brute_force_threshold
-from conftest import MICRO, snakemake
+from conftest import MICRO, MICRO_SAE, snakemake
 from lmscope import fonts
 from lmscope.sae_checkpoints import language, top_texts
 from lmscope.sae_checkpoints.sae import TopKSAE
@@ -85,7 +86,10 @@ def test_an_sae_per_checkpoint_in_saelens_layout_and_fig2(built):
 
     from lmscope.sae_checkpoints.sae import TopKSAE
 
-    for step in (3, 10, 30):
+    # step-3 analyses a loaded SAE (test_a_loaded_sae_replaces_training_for_its_checkpoint): none trained for it
+    assert not (built / "results" / "sae" / "micromodel" / "step-3").exists()
+    assert not (built / "results" / "logs" / "train_sae" / "micromodel" / "step-3.log").exists()
+    for step in (10, 30):
         d = built / "results" / "sae" / "micromodel" / f"step-{step}"
         cfg = json.loads((d / "cfg.json").read_text())
         assert cfg["architecture"] == "topk" and (cfg["d_in"], cfg["d_sae"], cfg["k"]) == (32, 64, 4)
@@ -104,6 +108,26 @@ def test_an_sae_per_checkpoint_in_saelens_layout_and_fig2(built):
     assert [(p["expansion_factor"], p["k"]) for p in points] == [("2", "4"), ("2", "8")]
     assert float(points[1]["test_mse"]) < float(points[0]["test_mse"])  # more active latents reconstruct better
     assert (built / "results" / "figures" / "fig2.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_a_loaded_sae_replaces_training_for_its_checkpoint(built):
+    """micro.yaml's step-3 names an SAE in SAELens's layout (input normalisation constant_norm_rescale, biases):
+    its top texts are those of SAELens's own encode on the run's test store, ranked by brute force."""
+    sae_lens = pytest.importorskip("sae_lens")
+    loaded = built / "results" / "sae" / "micromodel" / "loaded" / "step-3"
+    assert json.loads((loaded / "cfg.json").read_text())["metadata"]["released"] == {"path": MICRO_SAE,
+                                                                                     "format": "saelens"}
+    theirs = sae_lens.SAE.load_from_disk(str(built / MICRO_SAE), device="cpu")
+    store = zarr.open_array(str(built / "results" / "activations" / "micromodel" / "step-3" / "test.zarr"), mode="r")
+    per_doc, offset = store.attrs["tokens_per_doc"], store.attrs["doc_id_offset"]
+    with torch.no_grad():
+        encoder = SimpleNamespace(d_sae=theirs.cfg.d_sae, dense_latents=theirs.encode)  # what brute_force reads
+        expected, _ = brute_force(encoder, torch.from_numpy(store[:].astype(np.float32)), 10, per_doc)
+    contexts = pl.read_parquet(built / "results" / "features" / "micromodel" / "step-3" / "contexts.parquet")
+    table = {f: [(d - offset, p) for d, p in part.sort("rank").select("doc_id", "position").iter_rows()]
+             for (f,), part in contexts.group_by("feature")}
+    assert table == {f: [(d, p) for _, d, p in texts] for f, texts in expected.items() if texts}
+    assert sum(len(texts) for texts in expected.values()) > 100
 
 
 @pytest.mark.parametrize("selection", ["top", "threshold"])
@@ -323,25 +347,38 @@ def planned_jobs(workdir, configfile) -> dict[str, int]:
     return jobs
 
 
-# what reruns downstream of new language tables, at the micro workflow's three checkpoints
-FEATURES = {"language_tendency": 3, "fig4": 1, "granularity_sheet": 3, "granularity": 3, "browser_page": 3,
+def features(n):
+    """What reruns downstream of n checkpoints' new language tables (the figures read all three)."""
+    return {"language_tendency": n, "fig4": 1, "granularity_sheet": n, "granularity": n, "browser_page": n,
             "example_features": 2, "fig5": 1, "granularity_accuracy": 1, "browser_index": 1}
-SAES = {"train_sae": 3, "sae_sweep": 1, "fig2": 1, "top_contexts": 3, **FEATURES}
-ACTIVATIONS = {"extract_activations": 3, "token_vectors": 1, **SAES}
+
+
+def saes(trained, analysed):
+    """What reruns downstream of `trained` new SAEs (fig2's sweep too) and `analysed` checkpoints' new texts."""
+    return {"train_sae": trained, "sae_sweep": 1, "fig2": 1, "top_contexts": analysed, **features(analysed)}
+
+
+def activations(n):
+    """What reruns downstream of n checkpoints' new stores: micro.yaml's step-3 keeps its loaded SAE."""
+    return {"extract_activations": n, "token_vectors": 1, **saes(n - 1, n)}
+
+
 STALE = [  # (config edit, the rules and job counts that must rerun: no more, no fewer)
-    ("language threshold", lambda c: c.setdefault("language", {}).update(threshold=0.8), FEATURES),
-    ("top-contexts count", lambda c: c["features"].update(top_n=8), {"top_contexts": 3, **FEATURES}),
-    ("SAE K", lambda c: c["sae"].update(k=3), SAES),
-    ("SAE learning-rate grid", lambda c: c["sae"].update(lr_grid=[3.0e-3]), SAES),
-    ("layer", lambda c: c["models"][0].update(layer=2), ACTIVATIONS),
+    ("language threshold", lambda c: c.setdefault("language", {}).update(threshold=0.8), features(3)),
+    ("top-contexts count", lambda c: c["features"].update(top_n=8), {"top_contexts": 3, **features(3)}),
+    # step-3's loaded SAE reads no key of the sae block
+    ("SAE K", lambda c: c["sae"].update(k=3), saes(2, 2)),
+    ("SAE learning-rate grid", lambda c: c["sae"].update(lr_grid=[3.0e-3]), saes(2, 2)),
+    ("loaded SAE's format named", lambda c: c["models"][0]["checkpoints"][0]["sae"].update(format="saelens"),
+     {"load_sae": 1, "top_contexts": 1, **features(1)}),
+    ("layer", lambda c: c["models"][0].update(layer=2), activations(3)),
     # a step of a model trained here must be saved, so training reruns and every checkpoint after it; the disk
     # preflight reruns where the set of stores or their sizes change (a new layer changes neither)
-    ("checkpoint added", lambda c: c["models"][0].update(checkpoints=[3, 10, 20, 30]),
-     {**{rule: 4 if n == 3 else n for rule, n in ACTIVATIONS.items()}, "train_tinylm": 1,
-      "activations_preflight": 1}),
+    ("checkpoint added", lambda c: c["models"][0]["checkpoints"].insert(2, 20),
+     {**activations(4), "train_tinylm": 1, "activations_preflight": 1}),
     ("corpus size", lambda c: c["corpora"][0]["sources"][0].update(n_documents=250),
      {"corpus_documents": 1, "corpus_tokenizer": 1, "corpus_tokens": 1, "train_tinylm": 1,
-      "activations_preflight": 1, **ACTIVATIONS}),
+      "activations_preflight": 1, **activations(3)}),
     ("DAPE top rate", lambda c: c["dape"].update(top_rate=0.1),
      {"dape": 1, "mmneuron_tables": 1, "neurons_by_layer": 1, "ablation": 3, "ablation_tables": 1}),
     ("ablation module groups", lambda c: c["ablation"].update(groups=["none", "lm"]),

@@ -10,7 +10,7 @@ from snakemake.utils import validate
 from lmscope.config import ConfigError, config_message, sort_keys
 from lmscope.mmneuron import config_checks as branch_b
 from lmscope.sae_checkpoints import config_checks as branch_a
-from lmscope.sae_checkpoints.config_checks import checkpoint_name
+from lmscope.sae_checkpoints.config_checks import checkpoint_name, step_number
 
 # The schema (which fills in defaults), then the checks it cannot express. Either failure stops the run with one
 # paragraph naming the key, as a WorkflowError (which Snakemake prints with its location, not a traceback).
@@ -85,8 +85,40 @@ def checkpoint_entries(model):
     out = {}
     for entry in MODELS[model]["checkpoints"]:
         name = checkpoint_name(entry)
-        out[name] = {"name": name, "path": f"results/models/{model}/{name}"} if isinstance(entry, int) else dict(entry)
+        if step_number(entry) is not None:
+            out[name] = {"name": name, "path": f"results/models/{model}/{name}"}
+        else:
+            out[name] = {key: value for key, value in entry.items() if key != "sae"}
     return out
+
+
+def loaded_sae(model, ckpt):
+    """The `sae:` of a checkpoint entry that names an SAE trained elsewhere (analysed instead of training one),
+    else None."""
+    for entry in MODELS[model]["checkpoints"]:
+        if checkpoint_name(entry) == ckpt and isinstance(entry, dict):
+            return entry.get("sae")
+    return None
+
+
+def sae_dir(model, ckpt):
+    """The checkpoint's SAE that everything after it reads: trained here (train_sae), or loaded (load_sae)."""
+    return f"results/sae/{model}/loaded/{ckpt}" if loaded_sae(model, ckpt) else f"results/sae/{model}/{ckpt}"
+
+
+def released_sae_key(model, ckpt):
+    """The config key of a checkpoint's `sae:`, for messages."""
+    names = [checkpoint_name(c) for c in MODELS[model]["checkpoints"]]
+    i = [n for n, m in enumerate(config["models"]) if m["name"] == model][0]
+    return f"models[{i}].checkpoints[{names.index(ckpt)}].sae"
+
+
+def model_width(model, ckpt):
+    """What a loaded SAE's d_in must equal: hidden_size of a model trained here, else the checkpoint entry whose
+    config.json the job reads it from."""
+    if "train" in MODELS[model]:
+        return MODELS[model]["train"]["hidden_size"]
+    return {"config": checkpoint_entries(model)[ckpt]}
 
 
 def activation_stores(model, ckpt):
@@ -168,7 +200,7 @@ def all_targets():
             for ckpt in checkpoint_entries(model)
             for store in activation_stores(model, ckpt).values()
         ]
-    targets += [f"results/sae/{model}/{ckpt}" for model in MODELS for ckpt in checkpoint_entries(model)]
+    targets += [sae_dir(model, ckpt) for model in MODELS for ckpt in checkpoint_entries(model)]
     targets += ["results/figures/fig2.pdf", "results/figures/fig4.pdf"]
     targets += [f"results/figures/{fig}.{ext}" for fig in ("fig3", "fig6") for ext in ("html", "pdf")]
     targets += [f"results/browser/{model}/index.html" for model in MODELS]

@@ -11,7 +11,7 @@ rule top_contexts:
         seed=config["features"]["seed"],
         device=config["device"],
     input:
-        sae="results/sae/{model}/{ckpt}",
+        sae=lambda w: sae_dir(w.model, w.ckpt),
         test="results/activations/{model}/{ckpt}/test.zarr",
     output:
         contexts="results/features/{model}/{ckpt}/contexts.parquet",

@@ -10,7 +10,7 @@ SWEEP_GRID = [(e, k) for e in config["sae"]["sweep"]["expansion_factors"] for k 
 SWEEP_METRICS = [
     (
         f"results/sae/{FIGURE_MODEL}/{FINAL_CKPT}"
-        if (e, k) == (config["sae"]["expansion_factor"], config["sae"]["k"])
+        if (e, k) == MAIN_POINT  # None where that checkpoint's SAE is loaded: the sweep trains the main point
         else f"results/sae/{FIGURE_MODEL}/sweep/{FINAL_CKPT}/x{e}.json"
     )
     for e, k in SWEEP_GRID

@@ -5,7 +5,7 @@
 rule train_tinylm:
     params:
         train=lambda w: MODELS[w.model]["train"],
-        steps=lambda w: sorted(MODELS[w.model]["checkpoints"]),
+        steps=lambda w: sorted(step_number(c) for c in MODELS[w.model]["checkpoints"]),
         tokenizer=lambda w: tokenizer_source(MODELS[w.model]["corpus"]),
         bos_token_id=lambda w: CORPORA[MODELS[w.model]["corpus"]]["tokenizer"].get("bos_token_id"),
         key=lambda w: f"{CORPUS_KEY[MODELS[w.model]['corpus']]}.tokenizer",

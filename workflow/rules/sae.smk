@@ -2,10 +2,17 @@
 # best by validation MSE saved in SAELens's layout; and fig2's sweep of n/d and K on the final checkpoint (one job
 # per n/d, its Ks side by side like the learning rates).
 # Training state is saved under results/sae/{model}/.resume/ (not an output: it must outlive a killed job).
+# A checkpoint entry with `sae:` names an SAE trained elsewhere: load_sae puts it in lmscope's layout under
+# results/sae/{model}/loaded/{ckpt}, and no SAE is trained for that checkpoint (sae_dir in common.smk).
 # Lookups of this file: the sae config block as the trainer takes it (the sweep overrides n/d), and the sweep's Ks
-# per n/d that the main SAE does not already give (one pass over the data trains all Ks of one n/d).
+# per n/d that the main SAE does not already give (one pass over the data trains all Ks of one n/d); where fig2's
+# checkpoint has a loaded SAE, the sweep trains the main point too.
 SAE_TRAINING = {key: value for key, value in config["sae"].items() if key != "sweep"}
-MAIN_POINT = (config["sae"]["expansion_factor"], config["sae"]["k"])
+MAIN_POINT = (
+    None
+    if loaded_sae(FIGURE_MODEL, list(checkpoint_entries(FIGURE_MODEL))[-1])
+    else (config["sae"]["expansion_factor"], config["sae"]["k"])
+)
 SWEEP_KS = {
     e: [k for k in config["sae"]["sweep"]["k"] if (e, k) != MAIN_POINT]
     for e in config["sae"]["sweep"]["expansion_factors"]
@@ -61,3 +68,26 @@ rule sae_sweep:
         "../../envs/lmscope.yaml"
     script:
         "../../scripts/sae_sweep.py"
+
+
+rule load_sae:
+    params:
+        source=lambda w: loaded_sae(w.model, w.ckpt),
+        key=lambda w: released_sae_key(w.model, w.ckpt),
+        d_model=lambda w: model_width(w.model, w.ckpt),
+        normalized=config["activations"]["normalize"],
+    input:
+        local=lambda w: [loaded_sae(w.model, w.ckpt)["path"]] if "path" in loaded_sae(w.model, w.ckpt) else [],
+    output:
+        sae=directory("results/sae/{model}/loaded/{ckpt}"),
+    log:
+        "results/logs/load_sae/{model}/{ckpt}.log",
+    benchmark:
+        "results/benchmarks/load_sae/{model}/{ckpt}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+    conda:
+        "../../envs/lmscope.yaml"
+    script:
+        "../../scripts/load_sae.py"
