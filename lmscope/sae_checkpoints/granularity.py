@@ -8,10 +8,11 @@ Two ways to a label, both from the activating *unit* of each text: the piece of 
 token adds (a token that ends inside a character takes the pieces that complete it), normalised by NFKC, case
 and surrounding spaces, so " Cat" and "cat" are one unit.
 
-- **Planted truth** (`true_label`), on a corpus with concept labels (the synthetic one): each text's unit is
-  looked up in concepts.parquet. The same surface form in at least `share` of the texts is token level; else the
-  same concept id (in two or more surfaces) synonym; else the same concept type (two or more ids) semantic; else
-  unrelated. A unit outside every labelled mention is its own surface with no concept.
+- **Planted truth** (`true_label`), on a corpus with concept labels (the synthetic one): each text's activating
+  token is looked up in concepts.parquet. The same unit in at least `share` of the texts is token level (the
+  paper's "the same token": ハキ in ハキ and in ハキ市 is one token, although the mentions differ); else the same
+  concept id (in two or more units) synonym; else the same concept type (two or more ids) semantic; else
+  unrelated. A unit outside every labelled mention has no concept.
 - **The classifier** (`classify`), which sees no label: token level when one unit holds `token_share` of the
   texts; otherwise the units' final-checkpoint representations decide (lmscope.token_vectors): unrelated
   unless the texts' units are on average more alike than `related_percentile` of random pairs of text
@@ -54,10 +55,10 @@ def _at_least(count: int, share: float, total: int) -> bool:
 
 @dataclass(frozen=True)
 class PlantedText:
-    """What the corpus knows about one text's activating unit: the mention's surface (or the unit itself
-    outside mentions), its concept id and type (None outside mentions)."""
+    """What the corpus knows about one text: its activating unit, and the concept id and type of the labelled
+    mention that covers it (None outside mentions)."""
 
-    surface: str
+    unit: str
     concept_id: str | None = None
     concept_type: str | None = None
 
@@ -67,13 +68,13 @@ def true_label(texts: list[PlantedText], share: float) -> str:
     n = len(texts)
     if n == 0:
         raise ValueError("a feature without texts has no granularity")
-    count = Counter(t.surface for t in texts).most_common(1)[0][1]
+    count = Counter(t.unit for t in texts).most_common(1)[0][1]
     if _at_least(count, share, n):
         return "token"
     ids = Counter(t.concept_id for t in texts if t.concept_id is not None)
     if ids:
         cid, count = ids.most_common(1)[0]
-        if _at_least(count, share, n) and len({t.surface for t in texts if t.concept_id == cid}) > 1:
+        if _at_least(count, share, n) and len({t.unit for t in texts if t.concept_id == cid}) > 1:
             return "synonym"
     types = Counter(t.concept_type for t in texts if t.concept_type is not None)
     if types:
@@ -189,12 +190,12 @@ def feature_texts(contexts, features: list[int], pieces: dict[int, list[str]]) -
 
 
 def planted_texts(texts: list[tuple], concepts: dict[tuple[int, int], tuple[str, str, str]]) -> list[PlantedText]:
-    """Each text's planted label: the mention covering its activating token ({(doc_id, position): (surface,
-    concept_id, concept_type)}), or its unit alone."""
+    """Each text's unit with the concept of the mention covering its activating token ({(doc_id, position):
+    (surface, concept_id, concept_type)}), or with none."""
     out = []
     for doc, pos, unit in texts:
         hit = concepts.get((doc, pos))
-        out.append(PlantedText(normalize(hit[0]), hit[1], hit[2]) if hit else PlantedText(unit))
+        out.append(PlantedText(unit, hit[1], hit[2]) if hit else PlantedText(unit))
     return out
 
 
@@ -209,16 +210,23 @@ def tally(frame, checkpoint: str) -> dict:
 
 def accuracy(frame, checkpoint: str) -> tuple[dict, list[dict]]:
     """The classifier against planted truth on one checkpoint: accuracy, the majority-class baseline (always
-    answering the commonest true label), and the confusion matrix as rows (truth, predicted, count)."""
+    answering the commonest true label), each label's count by truth and by the classifier with the classifier's
+    precision and recall for it (None where it never answers it / truth never has it), and the confusion matrix
+    as rows (truth, predicted, count)."""
     truth, predicted = frame["truth"].to_list(), frame["classifier"].to_list()
     if not truth or any(t is None for t in truth):
         raise InputError(f"granularity {checkpoint}: no planted truth (the corpus has no concept labels)")
     n = len(truth)
     majority, majority_count = Counter(truth).most_common(1)[0]
+    pairs = Counter(zip(truth, predicted))
     row = {"checkpoint": checkpoint, "n": n, "accuracy": sum(t == p for t, p in zip(truth, predicted)) / n,
            "majority_label": majority, "majority_accuracy": majority_count / n,
-           **{f"truth_{label}": truth.count(label) for label in LABELS}}
-    pairs = Counter(zip(truth, predicted))
+           **{f"truth_{label}": truth.count(label) for label in LABELS},
+           **{f"classifier_{label}": predicted.count(label) for label in LABELS}}
+    for label in LABELS:
+        hits = pairs[(label, label)]
+        row[f"precision_{label}"] = hits / predicted.count(label) if label in predicted else None
+        row[f"recall_{label}"] = hits / truth.count(label) if label in truth else None
     confusion = [{"checkpoint": checkpoint, "truth": t, "predicted": p, "count": pairs[(t, p)]}
                  for t in LABELS for p in LABELS]
     return row, confusion

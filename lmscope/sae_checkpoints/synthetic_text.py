@@ -7,6 +7,12 @@ concept (id, type, language, surface form), so later stages can check features a
 the same surface (token level), the same concept id in other surfaces (synonym, e.g. 猫 / ネコ / cat) and the
 same concept type with other ids (semantic commonality, e.g. cat / dog).
 
+Glosses: as Wikipedia writes カサト（Kasato） in a Japanese article and Kasato (カサト) in an English one, a share
+`glosses` of the mentions is followed by the concept's surface in the other language in brackets, itself a
+labelled mention (of the other language). They are the corpus's only text where one concept is written in both
+languages side by side — the cross-lingual signal a real bilingual corpus has in glosses, parallel and
+code-switched text, and without which a tiny LM has no reason to give 猫 and cat one representation.
+
 Everything is drawn from one seeded `random.Random`, so a seed gives the same world and documents every time.
 """
 
@@ -18,6 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 LANGUAGES = ("ja", "en")
+GLOSS_BRACKETS = {"ja": ("（", "）"), "en": (" (", ")")}  # around a gloss in a document of that language
+GLOSSES = 0.25  # the share of mentions glossed by default (the module docstring)
 
 # Common nouns: concept key -> (Japanese surfaces, English surfaces). Several surfaces are within-language synonyms.
 LEXICON: dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
@@ -127,96 +135,131 @@ class World:
     companies: list[dict]
 
 
-# Templates per fact and language. {slot} is a mention; everything else is literal text. Two or more wordings
-# per fact and language, so that the model sees the same fact in varied sentences.
+# The content words of the templates, each a concept of a type: [surface|key] in a template is a labelled mention
+# of WORDS[key]:key in that surface, so that a feature on 設立 and 創業 (both "founded") is a synonym by planted
+# truth and one on 旗 and ロゴ (flag, logo) a semantic one, as a person labelling it would say. The same key in
+# both languages' wordings of a fact is one concept (設立 / founded); particles and other function words stay
+# unlabelled.
+WORDS = {
+    **dict.fromkeys(("born", "grow_up", "found", "work", "live", "keep", "flow", "make", "reach", "pass", "know",
+                     "like", "see", "use", "say"), "event"),
+    **dict.fromkeys(("flag", "logo", "symbol", "luck"), "emblem"),
+    **dict.fromkeys(("population", "length", "employees", "kilometre", "thousand", "people"), "measure"),
+    **dict.fromkeys(("city", "town", "river", "home", "region", "water", "shore", "spring", "history"), "place"),
+    **dict.fromkeys(("company", "head_office", "business", "goods", "colour"), "thing"),
+}
+
+# Templates per fact and language. {slot} is a mention of an entity or fact, [surface|word] a content word
+# (WORDS); everything else is literal text. Two or more wordings per fact and language, so that the model sees
+# the same fact in varied sentences.
 TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
     # people
     "person.intro": {
-        "en": ("{person} is a {profession} from {city}.", "{person} was a well known {profession} in {city}."),
-        "ja": ("{person}は{city}出身の{profession}である。", "{person}は{city}で知られた{profession}である。"),
+        "en": ("{person} is a {profession} from {city}.", "{person} was a well [known|know] {profession} in {city}."),
+        "ja": ("{person}は{city}出身の{profession}である。", "{person}は{city}で[知られた|know]{profession}である。"),
     },
     "person.born": {
-        "en": ("{person} was born in {city} in {month} {year}.", "Born in {month} {year}, {person} grew up in {city}."),
-        "ja": ("{person}は{year}年{month}に{city}で生まれた。", "{person}は{year}年{month}生まれで、{city}で育った。"),
+        "en": ("{person} was [born|born] in {city} in {month} {year}.",
+               "[Born|born] in {month} {year}, {person} [grew up|grow_up] in {city}."),
+        "ja": ("{person}は{year}年{month}に{city}で[生まれた|born]。",
+               "{person}は{year}年{month}[生まれ|born]で、{city}で[育った|grow_up]。"),
     },
     "person.pet": {
-        "en": ("{person} kept a {animal} at home.", "At home, {person} lived with a {animal}."),
-        "ja": ("{person}は家で{animal}を飼っていた。", "{person}の家には{animal}がいた。"),
+        "en": ("{person} [kept|keep] a {animal} at [home|home].",
+               "At [home|home], {person} [lived|live] with a {animal}."),
+        "ja": ("{person}は[家|home]で{animal}を[飼っていた|keep]。", "{person}の[家|home]には{animal}がいた。"),
     },
     "person.colour": {
-        "en": ("The favourite colour of {person} was {colour}.", "{person} liked the colour {colour} best."),
-        "ja": ("{person}の好きな色は{colour}だった。", "{person}は{colour}という色を最も好んだ。"),
+        "en": ("The favourite [colour|colour] of {person} was {colour}.",
+               "{person} [liked|like] the [colour|colour] {colour} best."),
+        "ja": ("{person}の[好きな|like][色|colour]は{colour}だった。",
+               "{person}は{colour}という[色|colour]を最も[好んだ|like]。"),
     },
     "person.work": {
-        "en": ("{person} worked for {company} for many years.", "For a long time, {person} was employed by {company}."),
-        "ja": ("{person}は長年{company}で働いた。", "{person}は長い間{company}に勤めていた。"),
+        "en": ("{person} [worked|work] for {company} for many years.",
+               "For a long time, {person} was [employed|work] by {company}."),
+        "ja": ("{person}は長年{company}で[働いた|work]。", "{person}は長い間{company}に[勤めていた|work]。"),
     },
     # cities
     "city.intro": {
-        "en": ("{city} is a city on the {river}.", "{city} is a town that lies on the {river}."),
-        "ja": ("{city}は{river}のほとりにある都市である。", "{city}は{river}に面した町である。"),
+        "en": ("{city} is a [city|city] on the {river}.", "{city} is a [town|town] that lies on the {river}."),
+        "ja": ("{city}は{river}のほとりにある[都市|city]である。", "{city}は{river}に面した[町|town]である。"),
     },
     "city.population": {
-        "en": ("About {population} thousand people live in {city}.", "{city} has a population of {population} thousand."),
-        "ja": ("{city}には約{population}千人が住んでいる。", "{city}の人口は{population}千人である。"),
+        "en": ("About {population} [thousand|thousand] [people|people] [live|live] in {city}.",
+               "{city} has a [population|population] of {population} [thousand|thousand]."),
+        "ja": ("{city}には約{population}[千人|thousand]が[住んでいる|live]。",
+               "{city}の[人口|population]は{population}[千人|thousand]である。"),
     },
     "city.founded": {
-        "en": ("{city} was founded in {year}.", "The city of {city} dates from {year}."),
-        "ja": ("{city}は{year}年に築かれた。", "{city}の歴史は{year}年に始まる。"),
+        "en": ("{city} was [founded|found] in {year}.", "The [city|city] of {city} dates from {year}."),
+        "ja": ("{city}は{year}年に[築かれた|found]。", "{city}の[歴史|history]は{year}年に始まる。"),
     },
     "city.product": {
-        "en": ("{city} is famous for its {product}.", "Much of the {product} of the region comes from {city}."),
-        "ja": ("{city}は{product}で有名である。", "この地方の{product}の多くは{city}で作られる。"),
+        "en": ("{city} is famous for its {product}.",
+               "Much of the {product} of the [region|region] comes from {city}."),
+        "ja": ("{city}は{product}で有名である。", "この[地方|region]の{product}の多くは{city}で[作られる|make]。"),
     },
     "city.flag": {
-        "en": ("The flag of {city} is {colour}.", "{city} flies a {colour} flag."),
-        "ja": ("{city}の旗は{colour}である。", "{city}では{colour}の旗が掲げられている。"),
+        "en": ("The [flag|flag] of {city} is {colour}.", "{city} flies a {colour} [flag|flag]."),
+        "ja": ("{city}の[旗|flag]は{colour}である。", "{city}では{colour}の[旗|flag]が掲げられている。"),
     },
     "city.symbol": {
-        "en": ("The {animal} is the symbol of {city}.", "In {city}, the {animal} is a symbol of luck."),
-        "ja": ("{city}の象徴は{animal}である。", "{city}では{animal}が幸運の象徴とされる。"),
+        "en": ("The {animal} is the [symbol|symbol] of {city}.",
+               "In {city}, the {animal} is a [symbol|symbol] of [luck|luck]."),
+        "ja": ("{city}の[象徴|symbol]は{animal}である。", "{city}では{animal}が[幸運|luck]の[象徴|symbol]とされる。"),
     },
     # rivers
     "river.intro": {
-        "en": ("The {river} is a river that flows through {city}.", "The {river} runs past {city}."),
-        "ja": ("{river}は{city}を流れる川である。", "{river}は{city}のそばを流れている。"),
+        "en": ("The {river} is a [river|river] that [flows|flow] through {city}.",
+               "The {river} [runs|flow] past {city}."),
+        "ja": ("{river}は{city}を[流れる|flow][川|river]である。", "{river}は{city}のそばを[流れている|flow]。"),
     },
     "river.length": {
-        "en": ("The {river} is {length} km long.", "The length of the {river} is {length} kilometres."),
-        "ja": ("{river}の長さは{length}キロメートルである。", "{river}は全長{length}キロの川である。"),
+        "en": ("The {river} is {length} [km|kilometre] long.",
+               "The [length|length] of the {river} is {length} [kilometres|kilometre]."),
+        "ja": ("{river}の[長さ|length]は{length}[キロメートル|kilometre]である。",
+               "{river}は[全長|length]{length}[キロ|kilometre]の[川|river]である。"),
     },
     "river.water": {
-        "en": ("The water of the {river} looks {colour}.", "People say the {river} is {colour} in spring."),
-        "ja": ("{river}の水は{colour}に見える。", "春の{river}は{colour}だと言われる。"),
+        "en": ("The [water|water] of the {river} looks {colour}.",
+               "People [say|say] the {river} is {colour} in [spring|spring]."),
+        "ja": ("{river}の[水|water]は{colour}に見える。", "[春|spring]の{river}は{colour}だと[言われる|say]。"),
     },
     "river.fish": {
-        "en": ("The {animal} is a common sight along the {river}.", "Along the {river} one often sees a {animal}."),
-        "ja": ("{river}の岸には多くの{animal}が住んでいる。", "{river}沿いではよく{animal}を見かける。"),
+        "en": ("The {animal} is a common sight along the {river}.",
+               "Along the {river} one often [sees|see] a {animal}."),
+        "ja": ("{river}の[岸|shore]には多くの{animal}が[住んでいる|live]。", "{river}沿いではよく{animal}を[見かける|see]。"),
     },
     "river.city2": {
-        "en": ("Further down, the {river} reaches {city2}.", "The {river} also passes {city2}."),
-        "ja": ("{river}は下流で{city2}に至る。", "{river}は{city2}も通る。"),
+        "en": ("Further down, the {river} [reaches|reach] {city2}.", "The {river} also [passes|pass] {city2}."),
+        "ja": ("{river}は下流で{city2}に[至る|reach]。", "{river}は{city2}も[通る|pass]。"),
     },
     # companies
     "company.intro": {
-        "en": ("{company} is a company based in {city}.", "{company} is a firm with its head office in {city}."),
-        "ja": ("{company}は{city}に本社を置く企業である。", "{company}は{city}に拠点を持つ会社である。"),
+        "en": ("{company} is a [company|company] based in {city}.",
+               "{company} is a [firm|company] with its [head office|head_office] in {city}."),
+        "ja": ("{company}は{city}に[本社|head_office]を置く[企業|company]である。",
+               "{company}は{city}に拠点を持つ[会社|company]である。"),
     },
     "company.founded": {
-        "en": ("{company} was founded in {year} by {person}.", "{person} started {company} in {year}."),
-        "ja": ("{company}は{year}年に{person}が設立した。", "{person}は{year}年に{company}を創業した。"),
+        "en": ("{company} was [founded|found] in {year} by {person}.", "{person} [started|found] {company} in {year}."),
+        "ja": ("{company}は{year}年に{person}が[設立|found]した。", "{person}は{year}年に{company}を[創業|found]した。"),
     },
     "company.product": {
-        "en": ("{company} makes goods from {product}.", "The main business of {company} is {product}."),
-        "ja": ("{company}は{product}の製品を作っている。", "{company}の主な事業は{product}である。"),
+        "en": ("{company} [makes|make] [goods|goods] from {product}.",
+               "The main [business|business] of {company} is {product}."),
+        "ja": ("{company}は{product}の[製品|goods]を[作っている|make]。", "{company}の主な[事業|business]は{product}である。"),
     },
     "company.staff": {
-        "en": ("{company} has {count} employees.", "About {count} people work at {company}."),
-        "ja": ("{company}の従業員は{count}人である。", "{company}では約{count}人が働いている。"),
+        "en": ("{company} has {count} [employees|employees].",
+               "About {count} [people|people] [work|work] at {company}."),
+        "ja": ("{company}の[従業員|employees]は{count}[人|people]である。",
+               "{company}では約{count}[人|people]が[働いている|work]。"),
     },
     "company.logo": {
-        "en": ("The logo of {company} is {colour}.", "{company} uses a {colour} logo."),
-        "ja": ("{company}のロゴは{colour}である。", "{company}は{colour}のロゴを使っている。"),
+        "en": ("The [logo|logo] of {company} is {colour}.", "{company} [uses|use] a {colour} [logo|logo]."),
+        "ja": ("{company}の[ロゴ|logo]は{colour}である。", "{company}は{colour}の[ロゴ|logo]を[使っている|use]。"),
     },
 }
 
@@ -228,6 +271,7 @@ FACTS = {
 }
 
 SLOT = re.compile(r"\{(\w+)\}")
+MARKUP = re.compile(r"\{(\w+)\}|\[([^|\]]+)\|(\w+)\]")  # a slot, or a content word
 
 
 def lexicon_concept(ctype: str, key: str) -> Concept:
@@ -307,27 +351,50 @@ def _slots(kind: str, entity: dict) -> dict[str, Concept]:
     return {kind: entity["concept"], **{k: v for k, v in entity.items() if k != "concept"}}
 
 
-def render(template: str, slots: dict[str, Concept], lang: str, rng: random.Random,
-           offset: int) -> tuple[str, list[Span]]:
-    """Fill a template; each mention takes one of its concept's surfaces at random and yields a Span."""
-    out, spans, pos = [], [], 0
+def word_concept(key: str, surface: str, lang: str) -> Concept:
+    """A content word of the templates (WORDS) as the concept its mention is labelled with."""
+    return Concept(f"{WORDS[key]}:{key}", WORDS[key], {lang: (surface,)})
+
+
+def render(template: str, slots: dict[str, Concept], lang: str, rng: random.Random, offset: int,
+           glosses: float = 0.0) -> tuple[str, list[Span]]:
+    """Fill a template; each slot's mention takes one of its concept's surfaces at random and yields a Span, as
+    does each content word. With probability `glosses`, a slot's mention whose concept is written differently in
+    the other language is followed by one of those surfaces in brackets, a Span of the other language (the
+    module docstring)."""
+    other = LANGUAGES[1 - LANGUAGES.index(lang)]
+    opening, closing = GLOSS_BRACKETS[lang]
+    out, spans = [], []
     length = offset
-    for m in SLOT.finditer(template):
-        literal = template[pos:m.start()]
-        out.append(literal)
-        length += len(literal)
-        concept = slots[m.group(1)]
-        surface = rng.choice(concept.surfaces[lang])
-        spans.append(Span(length, length + len(surface), concept.id, concept.type, lang, surface))
-        out.append(surface)
-        length += len(surface)
+
+    def literal(text: str) -> None:
+        nonlocal length
+        out.append(text)
+        length += len(text)
+
+    def mention(surface: str, concept: Concept, surface_lang: str) -> None:
+        spans.append(Span(length, length + len(surface), concept.id, concept.type, surface_lang, surface))
+        literal(surface)
+
+    pos = 0
+    for m in MARKUP.finditer(template):
+        literal(template[pos:m.start()])
         pos = m.end()
-    out.append(template[pos:])
+        if m.group(1) is None:  # a content word
+            mention(m.group(2), word_concept(m.group(3), m.group(2), lang), lang)
+            continue
+        concept = slots[m.group(1)]
+        mention(rng.choice(concept.surfaces[lang]), concept, lang)
+        if glosses and set(concept.surfaces[other]) != set(concept.surfaces[lang]) and rng.random() < glosses:
+            literal(opening)
+            mention(rng.choice(concept.surfaces[other]), concept, other)
+            literal(closing)
+    literal(template[pos:])
     return "".join(out), spans
 
 
 def _article(kind: str, entity: dict, facts: list[str], related: list[tuple[str, dict, str]], lang: str,
-             rng: random.Random) -> tuple[str, list[Span]]:
+             rng: random.Random, glosses: float) -> tuple[str, list[Span]]:
     sep = "" if lang == "ja" else " "
     text, spans = "", []
     sentences = [(kind, entity, f"{kind}.intro")] + [(kind, entity, f) for f in facts] + related
@@ -335,7 +402,7 @@ def _article(kind: str, entity: dict, facts: list[str], related: list[tuple[str,
         if text:
             text += sep
         sentence, sentence_spans = render(rng.choice(TEMPLATES[fact][lang]), _slots(k, ent), lang, rng,
-                                          len(text))
+                                          len(text), glosses)
         text += sentence
         spans += sentence_spans
     return text, spans
@@ -347,13 +414,13 @@ def _related(entity: dict, by_id: dict[str, tuple[str, dict]]) -> list[tuple[str
 
 
 def generate(n_documents: int, seed: int = 0, people: int = 120, cities: int = 40, rivers: int = 20,
-             companies: int = 40) -> list[Document]:
+             companies: int = 40, glosses: float = GLOSSES) -> list[Document]:
     """All of `iter_documents` as a list, for a corpus small enough to hold (tests, examples)."""
-    return list(iter_documents(n_documents, seed, people, cities, rivers, companies))
+    return list(iter_documents(n_documents, seed, people, cities, rivers, companies, glosses))
 
 
 def iter_documents(n_documents: int, seed: int = 0, people: int = 120, cities: int = 40, rivers: int = 20,
-                   companies: int = 40) -> Iterator[Document]:
+                   companies: int = 40, glosses: float = GLOSSES) -> Iterator[Document]:
     """`n_documents` articles per language, in pairs: article i in Japanese and in English tell the same facts
     about the same entity, in the same order, each with its own choice of wording and synonyms.
     Articles have all or all but one of their entity's facts, plus one or two sentences about each related
@@ -371,5 +438,5 @@ def iter_documents(n_documents: int, seed: int = 0, people: int = 120, cities: i
         for k, e in _related(entity, by_id):
             related += [(k, e, f) for f in rng.sample(FACTS[k], rng.randint(1, 2))]
         for lang in LANGUAGES:
-            text, spans = _article(kind, entity, facts, related, lang, rng)
+            text, spans = _article(kind, entity, facts, related, lang, rng, glosses)
             yield Document(f"synthetic-{seed}-{i}-{lang}", lang, entity["concept"].id, text, spans)

@@ -7,8 +7,8 @@ import polars as pl
 import pytest
 import zarr
 
-from lmscope.sae_checkpoints.granularity import (PlantedText, classify, cohen_kappa, is_token_level, normalize, true_label,
-                                 unit_at)
+from lmscope.sae_checkpoints.granularity import (PlantedText, classify, cohen_kappa, is_token_level, normalize,
+                                                  planted_texts, true_label, unit_at)
 from lmscope.errors import InputError
 from lmscope.sae_checkpoints.highlight import token_pieces
 from lmscope.sae_checkpoints.labelling import read_sheet, sample_features, write_sheet_csv
@@ -43,6 +43,19 @@ def test_planted_truth_on_hand_made_features():
     assert true_label([cat("猫")] * 5 + [cat("ネコ")] * 2 + [PlantedText("x")] * 3, 0.8) == "unrelated"
     with pytest.raises(ValueError):
         true_label([], 0.8)
+
+
+def test_planted_truth_compares_activating_units_not_whole_mentions():
+    # a feature on the token ハキ, in the mentions ハキ and ハキ市 of one city: the same token, token level
+    concepts = {(0, 3): ("ハキ", "city:0", "city"), (1, 5): ("ハキ市", "city:0", "city"),
+                (2, 4): ("Haki", "city:0", "city"), (3, 2): ("ハキ市", "city:0", "city")}
+    same_token = [(0, 3, "ハキ"), (1, 5, "ハキ"), (3, 2, "ハキ")] * 3
+    assert true_label(planted_texts(same_token, concepts), 0.8) == "token"
+    # the city in both scripts is one concept in two units: a synonym
+    both_scripts = [(0, 3, "ハキ"), (1, 5, "ハキ"), (2, 4, "haki")] * 3
+    assert true_label(planted_texts(both_scripts, concepts), 0.8) == "synonym"
+    # outside every mention a text keeps its unit and has no concept
+    assert planted_texts([(9, 9, "の")], concepts) == [PlantedText("の")]
 
 
 def test_units_are_normalised_and_complete_split_characters():

@@ -1,6 +1,9 @@
+import re
 from collections import Counter
 
 from lmscope.sae_checkpoints import synthetic_text as st
+
+WORD_TYPES = set(st.WORDS.values())
 
 
 def test_same_seed_same_documents_and_other_seed_others():
@@ -23,7 +26,9 @@ def test_article_pairs_tell_the_same_facts():
     assert [d.lang for d in docs] == ["ja", "en"] * 60
     for ja, en in zip(docs[::2], docs[1::2]):
         assert ja.topic == en.topic
-        assert Counter(s.concept_id for s in ja.spans) == Counter(s.concept_id for s in en.spans)
+        # the slots' mentions, not glosses or the templates' content words (their wordings differ)
+        assert (Counter(s.concept_id for s in ja.spans if s.lang == "ja" and s.concept_type not in WORD_TYPES)
+                == Counter(s.concept_id for s in en.spans if s.lang == "en" and s.concept_type not in WORD_TYPES))
 
 
 def test_spans_are_exact_surfaces_of_their_concepts():
@@ -33,7 +38,7 @@ def test_spans_are_exact_surfaces_of_their_concepts():
     for doc in docs:
         for span in doc.spans:
             assert doc.text[span.start:span.end] == span.surface
-            assert span.lang == doc.lang
+            assert span.lang in st.LANGUAGES  # a gloss is in the other language (the next test)
             assert span.concept_id.split(":")[0] == span.concept_type
             if span.concept_id in lexicon_surfaces:
                 assert span.surface in lexicon_surfaces[span.concept_id]
@@ -49,3 +54,35 @@ def test_synonyms_and_shared_types_are_planted():
     # ... and one concept type holds several concepts (cat and dog: semantic commonality)
     animals = {s.concept_id for s in spans if s.concept_type == "animal"}
     assert len(animals) >= 4
+
+
+def test_a_share_of_mentions_is_glossed_by_the_same_concept_in_the_other_language():
+    docs = st.generate(400, seed=2, glosses=0.25)
+    glossable = glossed = 0
+    for doc in docs:
+        opening, closing = st.GLOSS_BRACKETS[doc.lang]
+        for i, span in enumerate(doc.spans):
+            if span.lang != doc.lang or span.concept_type in WORD_TYPES:
+                continue  # a gloss itself, or a content word of the template (never glossed)
+            nxt = doc.spans[i + 1] if i + 1 < len(doc.spans) else None
+            if nxt is not None and nxt.lang != doc.lang:
+                # right after its mention, in brackets, the same concept in another surface of the other language
+                assert doc.text[span.end:nxt.start] == opening and doc.text[nxt.end:nxt.end + len(closing)] == closing
+                assert nxt.concept_id == span.concept_id and nxt.surface != span.surface
+                glossed += 1
+            if not span.concept_id.split(":")[0] in ("year", "population", "length", "count"):
+                glossable += 1  # numbers are written alike in both languages: never glossed
+    assert 0.2 < glossed / glossable < 0.3
+    assert all(s.lang == d.lang for d in st.generate(100, seed=2, glosses=0.0) for s in d.spans)
+
+
+def test_the_templates_content_words_are_labelled_one_concept_across_wordings_and_languages():
+    for fact, by_lang in st.TEMPLATES.items():
+        for template in by_lang["en"] + by_lang["ja"]:
+            assert all(key in st.WORDS for _, key in re.findall(r"\[([^|\]]+)\|(\w+)\]", template)), template
+    spans = [s for d in st.generate(300, seed=0) for s in d.spans]
+    founded = {(s.lang, s.surface) for s in spans if s.concept_id == "event:found"}
+    # 設立 and 創業 (a company's founding), 築かれた (a city's), founded and started: one concept
+    assert {("ja", "設立"), ("ja", "創業"), ("ja", "築かれた"), ("en", "founded"), ("en", "started")} <= founded
+    assert {s.concept_id for s in spans if s.concept_type == "emblem"} == {"emblem:flag", "emblem:logo",
+                                                                           "emblem:symbol", "emblem:luck"}

@@ -242,6 +242,12 @@ def test_granularity_sheets_classifier_accuracy_and_fig5(built):
         truth, predicted = table["truth"].to_list(), table["classifier"].to_list()
         assert row["accuracy"] == pytest.approx(np.mean([t == p for t, p in zip(truth, predicted)]))
         assert row["majority_accuracy"] == pytest.approx(max(truth.count(label) for label in LABELS) / len(truth))
+        for label in LABELS:  # each label's precision and recall, counted by hand
+            hits = sum(t == p == label for t, p in zip(truth, predicted))
+            assert row[f"truth_{label}"] == truth.count(label) and row[f"classifier_{label}"] == predicted.count(label)
+            assert row[f"precision_{label}"] == (pytest.approx(hits / predicted.count(label)) if label in predicted
+                                                 else None)
+            assert row[f"recall_{label}"] == (pytest.approx(hits / truth.count(label)) if label in truth else None)
         tally = fig5.filter(pl.col("checkpoint") == ckpt).row(0, named=True)
         assert [tally[label] for label in LABELS] == [predicted.count(label) for label in LABELS]
         # the classifier beats always answering the commonest true label, at every checkpoint
