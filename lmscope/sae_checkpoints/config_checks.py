@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lmscope.config import ConfigError, unique
 from lmscope.errors import InputError
-from lmscope.sae_checkpoints.released_sae_files import describe
+from lmscope.sae_checkpoints.released_sae_files import check_width, describe
 
 
 def step_number(entry: int | dict) -> int | None:
@@ -33,11 +33,10 @@ def check_released_sae(sae: dict, key: str, d_model: int | None, workdir: Path) 
         raise ConfigError(f"{key}.path", f"no such directory: {sae['path']}")
     try:
         layout = describe(directory, sae.get("format", "auto"))
+        if d_model is not None:
+            check_width(layout, d_model)
     except InputError as error:
         raise ConfigError(key, str(error)) from None
-    if d_model is not None and layout.d_in != d_model:
-        raise ConfigError(key, f"{layout.weights} is an SAE of d_in = {layout.d_in}, but the model's layer has "
-                               f"width {d_model}")
 
 
 def check(config: dict, workdir: str | Path = ".") -> None:

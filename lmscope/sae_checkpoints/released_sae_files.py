@@ -89,6 +89,13 @@ def describe(directory, fmt: str = "auto") -> Layout:
     return Layout(fmt, d_in, d_sae, k, config, weights)
 
 
+def check_width(layout: Layout, d_model: int) -> None:
+    """The SAE reads vectors of the model's layer width, or an InputError naming its file."""
+    if layout.d_in != d_model:
+        raise InputError(f"{layout.weights} is an SAE of d_in = {layout.d_in}, but the model's layer has width "
+                         f"{d_model}")
+
+
 def tensor_shapes(path: Path) -> dict[str, list[int]]:
     """{name: shape} from a safetensors file's header (no tensor is read)."""
     try:

@@ -34,7 +34,7 @@ from safetensors.torch import load_file
 from lmscope.atomic import atomic_path
 from lmscope.errors import InputError
 from lmscope.hub import snapshot
-from lmscope.sae_checkpoints.released_sae_files import Layout, describe
+from lmscope.sae_checkpoints.released_sae_files import Layout, check_width, describe
 from lmscope.sae_checkpoints.sae import TopKSAE
 
 # what each format's SAEs were trained on: "normalized" (L2, as lmscope's stores), "raw", or None (not known
@@ -103,17 +103,15 @@ def run(*, source: dict, key: str, d_model: int | dict, normalized: bool, sae) -
     format), checked against the model (`d_model`: its layer width, or what disk_preflight.hidden_size reads it
     from) and the stores (`normalized`: activations.normalize), saved in lmscope's layout at `sae`."""
     folder = source_folder(source, key)  # a hub repo it cannot fetch is an InputError naming the key already
-    try:
-        layout = describe(folder, source.get("format", "auto"))
-    except InputError as error:
-        raise InputError(f"{key}: {error}") from None
     if isinstance(d_model, dict):
         from lmscope.sae_checkpoints.disk_preflight import hidden_size  # reads a config with transformers (~4 s)
 
         d_model = hidden_size(d_model)
-    if layout.d_in != d_model:
-        raise InputError(f"{key}: {layout.weights} is an SAE of d_in = {layout.d_in}, but the model's layer has "
-                         f"width {d_model}")
+    try:
+        layout = describe(folder, source.get("format", "auto"))
+        check_width(layout, d_model)
+    except InputError as error:
+        raise InputError(f"{key}: {error}") from None
     expects = EXPECTED_INPUT[layout.format]
     if expects is not None and (expects == "normalized") != normalized:
         raise InputError(f"{key}: {layout.weights} is a {layout.format} SAE, trained on {expects} activations, but "
