@@ -34,6 +34,7 @@ from safetensors.torch import load_file
 from lmscope.atomic import atomic_path
 from lmscope.errors import InputError
 from lmscope.hub import snapshot
+from lmscope.sae_checkpoints.disk_preflight import hidden_size
 from lmscope.sae_checkpoints.released_sae_files import Layout, check_width, describe
 from lmscope.sae_checkpoints.sae import TopKSAE
 
@@ -103,9 +104,7 @@ def run(*, source: dict, key: str, d_model: int | dict, normalized: bool, sae) -
     format), checked against the model (`d_model`: its layer width, or what disk_preflight.hidden_size reads it
     from) and the stores (`normalized`: activations.normalize), saved in lmscope's layout at `sae`."""
     folder = source_folder(source, key)  # a hub repo it cannot fetch is an InputError naming the key already
-    if isinstance(d_model, dict):
-        from lmscope.sae_checkpoints.disk_preflight import hidden_size  # reads a config with transformers (~4 s)
-
+    if isinstance(d_model, dict):  # a model not trained here: its config.json says
         d_model = hidden_size(d_model)
     try:
         layout = describe(folder, source.get("format", "auto"))

@@ -59,8 +59,9 @@ def test_the_slurm_profile_reruns_the_model_stages_through_sbatch_and_matches_th
     # "Job 7 has been submitted with SLURM jobid 33 (log: .../slurm_logs/rule_extract_activations/...)"
     submitted = re.findall(r"has been submitted with SLURM jobid \d+ \(log: \S*/slurm_logs/rule_(\w+)/", out)
     assert sorted(set(submitted)) == ["count_neurons", "dape", "extract_activations", "fig4", "language_tendency",
-                                      "mmneuron_tables", "top_contexts", "train_sae"]
-    assert len(submitted) == 18  # 3 checkpoints x 4 stages, fig4, 3 domains, dape, tables
+                                      "load_sae", "mmneuron_tables", "top_contexts", "train_sae"]
+    # 3 checkpoints x 4 stages (step-3's SAE loaded, the others trained), fig4, 3 domains, dape, tables
+    assert len(submitted) == 18
     ours, theirs = digests(work, RERUN), digests(built, RERUN)  # built also holds outputs these targets skip
     assert ours.keys() <= theirs.keys()
     assert {"results/sae/micromodel/step-30/sae_weights.safetensors", "results/neurons/microvlm/dape.parquet",
