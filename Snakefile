@@ -24,6 +24,7 @@ include: "workflow/rules/sae.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/granularity.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/matching.smk"  # before the browser, which links the matches
 include: "workflow/rules/browser.smk"
 include: "workflow/rules/domains.smk"
 include: "workflow/rules/vlm.smk"

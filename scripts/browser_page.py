@@ -16,4 +16,7 @@ run_page(
     tokenizer=snakemake.params.tokenizer,
     model=snakemake.wildcards.model,
     ckpt=snakemake.wildcards.ckpt,
+    previous_matches=list(snakemake.input.previous_matches),
+    next_matches=list(snakemake.input.next_matches),
+    neighbours=snakemake.params.neighbours,
 )

@@ -1,4 +1,5 @@
-"""Rule train_sae: the checkpoint's TopK SAE over the learning-rate grid (lmscope.sae_checkpoints.sae_training)."""
+"""Rules train_sae and train_sae_seed: the checkpoint's TopK SAE over the learning-rate grid
+(lmscope.sae_checkpoints.sae_training)."""
 from lmscope.logs import log_to
 from lmscope.sae_checkpoints.sae_training import run
 
@@ -7,6 +8,7 @@ run(
     train=snakemake.input.train,
     validation=snakemake.input.validation,
     test=snakemake.input.test,
+    previous=list(snakemake.input.previous),
     sae=snakemake.output.sae,
     state=snakemake.params.state,
     training=snakemake.params.training,

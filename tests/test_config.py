@@ -30,5 +30,7 @@ def test_presets_validate_and_plan_without_the_network(tmp_path, write_config, p
         assert proc.stdout.count("rule count_neurons") == 10  # 2 VLMs x 5 domains
     else:
         assert "corpus_tokens" in proc.stdout and "train_tinylm" not in proc.stdout and "train_tinyvlm" in proc.stdout
-    if preset == "llmjp-released.yaml":  # the authors' six SAEs are loaded, none trained
-        assert proc.stdout.count("rule load_sae") == 6 and "rule train_sae" not in proc.stdout
+    if preset == "llmjp-released.yaml":  # the authors' six SAEs are loaded; only the seed baseline's two trained
+        assert proc.stdout.count("rule load_sae") == 6
+        assert proc.stdout.count("rule train_sae:") == proc.stdout.count("rule train_sae_seed:") == 1
+        assert "output: results/sae/llm-jp-3-1.8b/step-988240\n" in proc.stdout

@@ -2,7 +2,8 @@
 // block of features come from a script-tag shard in the folder INDEX.shards beside the page, loaded when one of
 // them is shown (a page opened from disk may not fetch() its neighbours, but may load them with <script src>).
 // Search by feature id or by activating token (the token index, tokens.js, loads on the first token search);
-// filter by tendency; #feature=N and #token=T link to a search. For tests and the curious, <body> records
+// filter by tendency; #feature=N and #token=T link to a search; a card links to the feature's matches in the
+// neighbouring checkpoints' pages. For tests and the curious, <body> records
 // data-ready (the cards shown have their texts), data-first-render-ms and data-first-render-files (the scripts
 // loaded by then), data-render-ms (from the latest search or page turn until its cards had their texts) and
 // data-cjk-font.
@@ -15,7 +16,7 @@ const esc = s => s.replace(/[&<>"]/g, c => ({"&": "&amp;", "<": "&lt;", ">": "&g
 const features = INDEX.id.map((id, i) => ({
   id, tendency: INDEX.tendencies[INDEX.tendency[i]], n_ja: INDEX.n_ja[i], n_en: INDEX.n_en[i],
   n_texts: INDEX.n_texts[i], frequency: INDEX.frequency[i], max: INDEX.max[i],
-  granularity: INDEX.granularity[id] || null,
+  granularity: INDEX.granularity[id] || null, i,
 }));
 const byId = new Map(features.map(f => [f.id, f]));
 const textsOf = new Map();  // feature id -> its texts, once its shard has run
@@ -91,11 +92,23 @@ function textsHtml(f, all, failed) {
     <div class="meta">doc ${t.doc[0]} (${t.doc[1]}), activation ${t.activation.toPrecision(3)}</div>`).join("") + more;
 }
 
+// The feature's one-to-one matches in the neighbouring checkpoints (feature_matching.py), linked to their cards.
+function linksHtml(f) {
+  return ["previous", "next"].filter(side => INDEX.links[side] && INDEX.links[side].feature[f.i] !== null)
+    .map(side => {
+      const other = INDEX.links[side].feature[f.i], page = INDEX.neighbours[side];
+      const arrow = side === "previous" ? "←" : "→";
+      return `<a class="match" href="${encodeURIComponent(page)}.html#feature=${other}">${arrow} ${esc(page)}
+        #${String(other).padStart(5, "0")}</a> <span class="meta">(r ${INDEX.links[side].r[f.i].toFixed(2)})</span>`;
+    }).join(" ");
+}
+
 function cardHtml(f, all, failed = new Set()) {
   const gran = f.granularity ? ` <span class="tag granularity">${esc(f.granularity)}</span>` : "";
   return `<div class="card" data-feature="${f.id}"><div><span class="tag ${f.tendency}">${f.tendency}</span>${gran}
     <b>#${String(f.id).padStart(5, "0")}</b> <span class="meta">ja ${f.n_ja} / en ${f.n_en} of ${f.n_texts} texts ·
-    frequency ${(100 * f.frequency).toFixed(3)}% · max activation ${f.max.toPrecision(3)}</span></div>` +
+    frequency ${(100 * f.frequency).toFixed(3)}% · max activation ${f.max.toPrecision(3)}</span>
+    ${linksHtml(f)}</div>` +
     textsHtml(f, all, failed) + "</div>";
 }
 

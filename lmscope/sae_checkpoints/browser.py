@@ -27,10 +27,33 @@ from lmscope.tokenizer import load_tokenizer
 TENDENCIES = ("ja", "en", "mixed")  # of live features; the index holds each as its position here
 
 
+def neighbour_links(features: list[int], previous: pl.DataFrame | None, following: pl.DataFrame | None) -> dict:
+    """Each live feature's matches in the neighbouring checkpoints (feature_matching.py), aligned with
+    `features`: "previous" the earlier checkpoint's feature matched to it, "next" its own match in the later
+    one, each {"feature": [id or None], "r": [correlation or None]} (None: no active match); a side without a
+    neighbour is absent."""
+    links = {}
+    for side, table in (("previous", previous), ("next", following)):
+        if table is None:
+            continue
+        active = table.filter(pl.col("active") & pl.col("match").is_not_null())
+        pairs = (active.select(pl.col("match").alias("id"), pl.col("feature").alias("other"), "correlation")
+                 if side == "previous" else active.select(pl.col("feature").alias("id"), pl.col("match").alias("other"),
+                                                          "correlation"))
+        found = pl.DataFrame({"id": features}, schema={"id": pl.Int32}).join(
+            pairs.with_columns(pl.col("id").cast(pl.Int32)), on="id", how="left", maintain_order="left")
+        links[side] = {"feature": found["other"].to_list(),
+                       "r": found["correlation"].cast(pl.Float64).round(3).to_list()}
+    return links
+
+
 def page_index(checkpoint: str, model: str, stats: pl.DataFrame, language: pl.DataFrame, labels: dict[int, str],
-               shards: str, block_features: int = BLOCK_FEATURES) -> dict:
+               shards: str, block_features: int = BLOCK_FEATURES, previous: pl.DataFrame | None = None,
+               following: pl.DataFrame | None = None, neighbours: dict | None = None) -> dict:
     """What the page embeds: the checkpoint, where its shards are (a folder relative to the page) and, column
-    by column, its live features' statistics in id order; granularity labels by feature id."""
+    by column, its live features' statistics in id order; granularity labels by feature id; the matches in the
+    neighbouring checkpoints (`previous`: the earlier checkpoint's matches table, `following`: this one's, with
+    `neighbours` {"previous", "next"}: their names)."""
     table = (stats.join(language.select("feature", "tendency", "n_ja", "n_en"), on="feature").sort("feature")
              .filter(~pl.col("dead")))
     return {"model": model, "checkpoint": checkpoint, "d_sae": stats.height, "block": block_features,
@@ -40,7 +63,9 @@ def page_index(checkpoint: str, model: str, stats: pl.DataFrame, language: pl.Da
             "n_ja": table["n_ja"].to_list(), "n_en": table["n_en"].to_list(), "n_texts": table["n_texts"].to_list(),
             "frequency": table["frequency"].cast(pl.Float64).round_sig_figs(4).to_list(),
             "max": table["max_activation"].cast(pl.Float64).round_sig_figs(4).to_list(),
-            "granularity": {str(f): labels[f] for f in table["feature"] if f in labels}}
+            "granularity": {str(f): labels[f] for f in table["feature"] if f in labels},
+            "neighbours": neighbours or {},
+            "links": neighbour_links(table["feature"].to_list(), previous, following)}
 
 
 def checkpoint_html(index: dict) -> str:
@@ -84,8 +109,11 @@ the test split); tendency by the 90% rule.</p>
 
 
 def run_page(*, contexts, features, language, granularity, documents, tokens, page, shards,
-             texts_per_feature: int, tokenizer: dict, model: str, ckpt: str) -> None:
-    """Rule browser_page: one checkpoint's page and the folder of its shards (named as the page, without .html)."""
+             texts_per_feature: int, tokenizer: dict, model: str, ckpt: str, previous_matches: list = (),
+             next_matches: list = (), neighbours: dict | None = None) -> None:
+    """Rule browser_page: one checkpoint's page and the folder of its shards (named as the page, without .html);
+    `previous_matches`, `next_matches`: the matches tables of the pairs (earlier, this) and (this, later), where
+    those checkpoints exist, named in `neighbours`."""
     stats = pl.read_parquet(features)
     maxima = np.zeros(stats.height, dtype=np.float64)
     maxima[stats["feature"].to_numpy()] = stats["max_activation"].to_numpy()
@@ -95,7 +123,9 @@ def run_page(*, contexts, features, language, granularity, documents, tokens, pa
         tmp.mkdir()
         write_shards(tmp, feature_blocks(contexts, texts_per_feature), stats.height, maxima, docs)
     labels = dict(pl.read_parquet(granularity, columns=["feature", "label"]).iter_rows())
-    index = page_index(ckpt, model, stats, pl.read_parquet(language), labels, Path(shards).name)
+    index = page_index(ckpt, model, stats, pl.read_parquet(language), labels, Path(shards).name,
+                       previous=pl.read_parquet(previous_matches[0]) if previous_matches else None,
+                       following=pl.read_parquet(next_matches[0]) if next_matches else None, neighbours=neighbours)
     with atomic_path(page) as tmp:
         tmp.write_text(checkpoint_html(index), encoding="utf-8")
 

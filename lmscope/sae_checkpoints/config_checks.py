@@ -1,6 +1,6 @@
 """Branch A's config checks that a JSON schema cannot express: corpora, models and their checkpoints (with the
-local files of released SAEs they name), SAE sizes, pinned example features and labelling sheets. Each failure
-is a ConfigError naming the key."""
+local files of released SAEs they name), SAE sizes, the matching baseline, pinned example features and labelling
+sheets. Each failure is a ConfigError naming the key."""
 
 from __future__ import annotations
 
@@ -97,6 +97,15 @@ def check(config: dict, workdir: str | Path = ".") -> None:
                     raise ConfigError(sae_key, f"K={k} active latents, but an SAE on {model['name']} with "
                                                f"expansion factor {expansion} has only {expansion * train['hidden_size']}"
                                                f" (hidden_size {train['hidden_size']} of {key}.train)")
+
+    matching = config["matching"]
+    if matching["baseline_seed"] == config["sae"]["seed"]:
+        raise ConfigError("matching.baseline_seed", f"equals sae.seed ({config['sae']['seed']}): the seed baseline "
+                                                    f"needs a second SAE that differs in its seed")
+    if matching["by"] == "decoder_cosine" and config["sae"]["init"] != "previous":
+        raise ConfigError("matching.by", "decoder_cosine compares decoder directions, which SAEs of different "
+                                         "checkpoints share only when each starts from the previous one: set "
+                                         "sae.init: previous, or match by correlation")
 
     first = config["models"][0]
     names = [checkpoint_name(c) for c in first["checkpoints"]]

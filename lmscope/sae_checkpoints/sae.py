@@ -123,6 +123,17 @@ class TopKSAE(nn.Module):
             x = x / (x.std(dim=-1, keepdim=True) + 1e-5)
         return x - self.b_pre
 
+    def denormalize(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+        """decode()'s output x_hat in the scale of the input x: decode() reconstructs the encoder's normalised
+        input, so `input_norm` is undone as SAELens's run_time_activation_norm_fn_out does (times the norm over
+        sqrt(d_in); for layer_norm times the standard deviation, plus the mean). What a model is given back when
+        the SAE is spliced into it (spliced_quality.py)."""
+        if self.input_norm == "constant_norm_rescale":
+            return x_hat * (x.norm(dim=-1, keepdim=True) / self.d_in ** 0.5)
+        if self.input_norm == "layer_norm":
+            return x_hat * (x.std(dim=-1, keepdim=True) + 1e-5) + x.mean(dim=-1, keepdim=True)
+        return x_hat
+
     def encode(self, x: torch.Tensor, dead: torch.Tensor | None = None,
                k_aux: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """(values, indices) of the K active latents, [batch, K] each (then the AuxK ones when k_aux > 0)."""

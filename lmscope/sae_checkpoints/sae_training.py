@@ -13,6 +13,10 @@ to bottom:
     every checkpoint_every steps: save the whole state, so a killed job resumes where it was
     the best candidate by validation MSE is the checkpoint's SAE; its metrics on validation and test
 
+Warm start (sae.init: previous, SAE-Track): every candidate starts from the previous checkpoint's SAE, all its
+weights and b_pre (no geometric median), so that feature i of one checkpoint's SAE descends from feature i of the
+previous one and indices stay aligned along the chain (feature_matching.py counts how many keep theirs).
+
 A learning rate whose loss becomes NaN or inf leaves the grid at that step (a warning, and metrics["diverged"]):
 one rate too high should not lose the others; the job fails only when every rate diverges. The curve points
 measure a fixed seeded sample of whole validation documents drawn evenly across the split, not its first rows:
@@ -164,10 +168,27 @@ def matmul_precision(precision: str, device: torch.device):
         torch.set_float32_matmul_precision(before)
 
 
+def warm_start(sae: TopKSAE, previous: TopKSAE) -> None:
+    """Copy the previous checkpoint's SAE into `sae` (sae.init: previous); an SAE it cannot continue is an
+    InputError naming the key."""
+    why = None
+    if (previous.d_in, previous.d_sae) != (sae.d_in, sae.d_sae):
+        why = f"it has {previous.d_sae} latents of width {previous.d_in}, this one {sae.d_sae} of width {sae.d_in}"
+    elif previous.input_norm != "none":
+        why = f"it normalises its input ({previous.input_norm}), which SAEs trained here do not"
+    elif previous.b_enc is not None and sae.b_enc is None:
+        why = "it has an encoder bias and sae.encoder_bias is false"
+    if why:
+        raise InputError(f"config key sae.init: previous, but the previous checkpoint's SAE cannot be continued: "
+                         f"{why}; set sae.init: fresh")
+    sae.load_state_dict({**sae.state_dict(), **{k: v.to(sae.W_dec.device) for k, v in previous.state_dict().items()}})
+
+
 class Candidate:
     """One (K, learning rate) of the grid: its SAE, optimiser and curve."""
 
-    def __init__(self, lr: float, cfg: SAETrainConfig, d_in: int, b_pre: torch.Tensor, total_steps: int, device):
+    def __init__(self, lr: float, cfg: SAETrainConfig, d_in: int, b_pre: torch.Tensor, total_steps: int, device,
+                 init: TopKSAE | None = None):
         self.lr, self.k = lr, cfg.k
         d_sae = cfg.expansion_factor * d_in
         if cfg.k > d_sae:
@@ -177,6 +198,8 @@ class Candidate:
         self.sae.select_dtype = torch.bfloat16 if cfg.precision == "bf16" else None
         with torch.no_grad():
             self.sae.b_pre.copy_(b_pre)
+            if init is not None:
+                warm_start(self.sae, init)
         self.opt = torch.optim.Adam(self.sae.parameters(), lr=lr)
         self.sched = torch.optim.lr_scheduler.LambdaLR(
             self.opt, lambda s: lr_factor(s, cfg.warmup_steps, total_steps, cfg.lr_schedule))
@@ -225,10 +248,11 @@ class Candidate:
 def train_grid(train_store, validation_store, cfg: SAETrainConfig, device: str | torch.device = "cpu",
                state_path: str | Path | None = None, stop_after: int | None = None,
                progress: Callable[[int, int], None] | None = None,
-               ks: Sequence[int] | None = None) -> tuple[list[Candidate], list[dict]]:
+               ks: Sequence[int] | None = None, init: TopKSAE | None = None) -> tuple[list[Candidate], list[dict]]:
     """Train one SAE per learning rate (and per K of `ks`, default cfg.k alone) on `train_store`, every one on
     the same batches of one pass; return the candidates (K-major) and the training log (rows name their K when
-    there are several). `progress(tokens read, tokens in all)` is called after every step.
+    there are several). `progress(tokens read, tokens in all)` is called after every step. With `init` (the
+    previous checkpoint's SAE) every candidate starts from its weights (warm start).
 
     A candidate whose loss becomes NaN or inf stops there (its `diverged_at` is set, its log rows end the step
     before); when every one has, an InputError names sae.lr_grid. With `state_path`, the whole state is saved
@@ -240,14 +264,17 @@ def train_grid(train_store, validation_store, cfg: SAETrainConfig, device: str |
     steps_per_epoch = len(reader)
     total_steps = max(1, math.ceil(cfg.epochs * steps_per_epoch))
     d_in = reader.d
-    b_pre = geometric_median(sample_rows(reader.arrays[0], cfg.median_sample, cfg.seed)).to(device)
+    b_pre = (init.b_pre.detach() if init is not None
+             else geometric_median(sample_rows(reader.arrays[0], cfg.median_sample, cfg.seed))).to(device)
     ks = list(ks or [cfg.k])
-    candidates = [Candidate(lr, replace(cfg, k=k), d_in, b_pre, total_steps, device) for k in ks for lr in cfg.lr_grid]
+    candidates = [Candidate(lr, replace(cfg, k=k), d_in, b_pre, total_steps, device, init)
+                  for k in ks for lr in cfg.lr_grid]
     validation = CheckedStore(validation_store)
     curve = curve_sample(validation, cfg.eval_tokens, cfg.seed).to(device).split(cfg.batch_tokens)
     rows: list[dict] = []
     start = 0
-    fingerprint = {"cfg": asdict(cfg), "ks": ks, "train_store": str(train_store), "rows": reader.n_rows}
+    fingerprint = {"cfg": asdict(cfg), "ks": ks, "train_store": str(train_store), "rows": reader.n_rows,
+                   "warm_start": init is not None}
     if state_path and Path(state_path).is_file():
         state = torch.load(state_path, map_location=device, weights_only=False)
         if state["fingerprint"] == fingerprint:
@@ -319,12 +346,13 @@ def hook_name(layer: int, n_layers: int | None = None) -> str:
 
 
 def fit(train_store, validation_store, test_store, cfg: SAETrainConfig, device="cpu", state_path=None,
-        progress=None) -> tuple[Candidate, dict, list[dict]]:
+        progress=None, init: TopKSAE | None = None) -> tuple[Candidate, dict, list[dict]]:
     """Train the grid and pick the candidate with the lowest validation MSE (on the whole split).
 
     Returns the best candidate, the metrics (validation and test for every learning rate that did not diverge,
     which won and, only when some did, "diverged": {lr: step}) and the training log."""
-    candidates, rows = train_grid(train_store, validation_store, cfg, device, state_path, progress=progress)
+    candidates, rows = train_grid(train_store, validation_store, cfg, device, state_path, progress=progress,
+                                  init=init)
     best, metrics = select(candidates, cfg, validation_store, test_store, device)
     return best, metrics, rows
 
@@ -373,13 +401,16 @@ def _drop_state(state) -> None:
         Path(state).unlink()
 
 
-def run(*, train, validation, test, sae, state, training: dict, device: str, threads: int) -> None:
-    """Rule train_sae: the checkpoint's SAE in SAELens layout, metrics.json, train_log.csv and loss.pdf, written
-    whole into the directory `sae`; the resume state (`state`) is removed once the output is complete."""
+def run(*, train, validation, test, previous: list, sae, state, training: dict, device: str, threads: int) -> None:
+    """Rule train_sae (and train_sae_seed): the checkpoint's SAE in SAELens layout, metrics.json, train_log.csv
+    and loss.pdf, written whole into the directory `sae`; the resume state (`state`) is removed once the output
+    is complete. `previous`: the previous checkpoint's SAE directory to start from (sae.init: previous), or []."""
     torch.set_num_threads(threads)
     cfg = SAETrainConfig(**training)
+    init = TopKSAE.load(previous[0]) if previous else None
     best, metrics, rows = fit(train, validation, test, cfg, resolve_device(device), state,
-                              progress=_token_progress("SAE training"))
+                              progress=_token_progress("SAE training"), init=init)
+    metrics["init"] = str(previous[0]) if previous else "fresh"
     attrs = dict(zarr.open_array(str(train), mode="r").attrs)
     metadata = {"model_name": attrs.get("model"), "checkpoint": attrs.get("checkpoint"),
                 "checkpoint_source": attrs.get("source"), "corpus": attrs.get("corpus"),

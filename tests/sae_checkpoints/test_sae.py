@@ -13,8 +13,9 @@ from conftest import REPO
 from lmscope.errors import InputError
 from lmscope.sae_checkpoints.activation_store import CheckedStore
 from lmscope.sae_checkpoints.sae import ENCODER_INIT_NORM, TopKSAE, geometric_median
-from lmscope.sae_checkpoints.sae_training import (SAETrainConfig, curve_sample, evaluate, fit, lr_factor,
-                                                  sequential_batches, train_grid)
+from lmscope.sae_checkpoints.sae_training import (Candidate, SAETrainConfig, curve_sample, evaluate, fit, lr_factor,
+                                                  sequential_batches, train_grid, warm_start)
+from lmscope.sae_checkpoints.shuffled_batches import ShuffledBatches
 
 
 def test_topk_keeps_exactly_k_non_negative_latents():
@@ -180,6 +181,34 @@ def test_training_recovers_the_planted_dictionary(planted):
     assert not np.isnan([r["val_mse"] for r in rows if r["step"] % 50 == 0]).any()
 
 
+def test_a_warm_start_begins_from_the_previous_saes_weights(planted):
+    """sae.init: previous. The first step's loss is the previous SAE's own on the first batch, so the step
+    started from its weights; and every candidate of the grid starts there."""
+    _, paths = planted
+    (previous,), _ = train_grid(paths["train"], paths["validation"], config(epochs=0.2, lr_grid=[3e-3]))
+    cfg = config(epochs=0.2, seed=5)
+    first = next(iter(ShuffledBatches([paths["train"]], cfg.batch_tokens, seed=cfg.seed).epoch(0)))
+    with torch.no_grad():
+        want = (first - previous.sae(first)).pow(2).sum(-1).mean().item()
+    started = [Candidate(lr, cfg, D_IN, torch.zeros(D_IN), 10, "cpu", init=previous.sae) for lr in cfg.lr_grid]
+    for cand in started:
+        for name, p in previous.sae.state_dict().items():
+            assert torch.equal(cand.sae.state_dict()[name], p), name
+    candidates, rows = train_grid(paths["train"], paths["validation"], cfg, stop_after=1, init=previous.sae)
+    assert [r["train_mse"] for r in rows if r["step"] == 1] == pytest.approx([want] * 2, rel=1e-6)
+    fresh, fresh_rows = train_grid(paths["train"], paths["validation"], cfg, stop_after=1)
+    assert fresh_rows[0]["train_mse"] != pytest.approx(want, rel=1e-3)
+
+
+def test_a_warm_start_refuses_an_sae_it_cannot_continue():
+    sae = TopKSAE(8, 32, 4, seed=0)
+    with pytest.raises(InputError, match="sae.init.*32 latents of width 8, this one 64"):
+        warm_start(TopKSAE(8, 64, 4), sae)
+    sae.input_norm = "layer_norm"
+    with pytest.raises(InputError, match="normalises its input"):
+        warm_start(TopKSAE(8, 32, 4), sae)
+
+
 def test_one_pass_grid_equals_each_learning_rate_alone(planted):
     _, paths = planted
     cfg = config(epochs=0.5)
@@ -322,7 +351,7 @@ def test_config_defaults_are_the_schemas():
     benchmarks build on, must be the same."""
     schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
     defaults = {key: spec["default"] for key, spec in schema["properties"]["sae"]["properties"].items()
-                if key != "sweep"}  # fig2's grid: the workflow's, not the trainer's
+                if key not in ("sweep", "init")}  # fig2's grid, and where to start: the workflow's, not the trainer's
     fields = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
               for f in dataclasses.fields(SAETrainConfig)}
     assert fields == defaults

@@ -5,7 +5,7 @@ import re
 
 from conftest import snakemake
 
-READERS = {"train_sae", "sae_sweep", "top_contexts", "token_vectors"}
+READERS = {"train_sae", "train_sae_seed", "sae_sweep", "top_contexts", "token_vectors", "matching_sample"}
 
 
 def test_with_keep_false_the_dry_run_plans_every_store_as_temporary_and_its_readers_first(tmp_path, micro_config,

@@ -13,7 +13,7 @@ import zarr
 from brute_force import brute_force, brute_force_threshold
 from conftest import MICRO, MICRO_SAE, snakemake
 from lmscope import fonts
-from lmscope.sae_checkpoints import language, top_texts
+from lmscope.sae_checkpoints import feature_matching, language, top_texts
 from lmscope.sae_checkpoints.sae import TopKSAE
 from lmscope.models import load_causal_lm
 from lmscope.tokenizer import load_tokenizer
@@ -218,6 +218,53 @@ def test_example_figures_the_browser_and_the_report(built, tmp_path):
     assert "Figure 4." in text and "Figure 2." in text and "Feature browser" in text
 
 
+def test_features_matched_across_checkpoints_against_a_real_seed_baseline(built):
+    results = built / "results"
+    matching = results / "matching" / "micromodel"
+    for a, b in (("step-3", "step-10"), ("step-10", "step-30"), ("step-30", "seed-1")):
+        table = pl.read_parquet(matching / f"{a}__{b}" / "matches.parquet")
+        assert table.columns == ["feature", "match", "correlation", "decoder_cosine", "active", "same_index"]
+        assert table["match"].drop_nulls().n_unique() == table["match"].drop_nulls().len()  # one to one
+    # the baseline: two SAEs trained at the final checkpoint that differ in their seed, matched as any pair
+    first, second = results / "sae" / "micromodel" / "step-30", results / "sae" / "micromodel" / "seed-1" / "step-30"
+    seeds = [json.loads((d / "metrics.json").read_text())["config"]["seed"] for d in (first, second)]
+    assert seeds == [0, 1] and not torch.equal(TopKSAE.load(first).W_dec, TopKSAE.load(second).W_dec)
+    sample = np.load(matching / "step-30" / "sample.npy")
+    assert sample.dtype == np.float16 and sample.shape == (512, 32)  # micro.yaml's positions, d
+    again = feature_matching.match_features(TopKSAE.load(first), TopKSAE.load(second), sample, sample)
+    assert again.equals(pl.read_parquet(matching / "step-30__seed-1" / "matches.parquet"))
+    shares = pl.read_csv(results / "figures" / "matching.csv")
+    assert shares["kind"].to_list() == ["checkpoints", "checkpoints", "seed baseline"]
+    assert shares["share"].is_between(0, 1).all() and (shares["active"] <= shares["features"]).all()
+    transitions = pl.read_csv(results / "figures" / "matching_transitions.csv")
+    assert set(transitions["kind"]) <= {"language", "granularity"}
+    assert (results / "figures" / "matching_transitions.pdf").read_bytes().startswith(b"%PDF")
+    # the browser links a feature to its matches on both sides
+    page = (results / "browser" / "micromodel" / "step-10.html").read_text()
+    listed = json.loads(re.search(r"const INDEX = (.*?);\n", page).group(1))
+    assert listed["neighbours"] == {"previous": "step-3", "next": "step-30"}
+    nxt = pl.read_parquet(matching / "step-10__step-30" / "matches.parquet").filter("active")
+    expected = dict(zip(nxt["feature"], nxt["match"]))
+    assert all(m == expected.get(f) for f, m in zip(listed["id"], listed["links"]["next"]["feature"]))
+
+
+def test_every_sae_spliced_into_its_model(built):
+    results = built / "results" / "sae" / "micromodel"
+    table = pl.read_csv(results / "quality.csv")
+    assert table["checkpoint"].to_list() == ["step-3", "step-10", "step-30"]
+    for ckpt in table["checkpoint"]:
+        metrics = json.loads((results / "quality" / ckpt / "metrics.json").read_text())
+        core = json.loads((results / "quality" / ckpt / "core.json").read_text())
+        assert metrics["docs"] == 6 and metrics["tokens"] == 6 * 32 and metrics["predictions"] == 6 * 31
+        assert metrics["ce_loss_delta"] == pytest.approx(metrics["ce_loss_sae"] - metrics["ce_loss_clean"])
+        assert 0 <= metrics["dead_fraction"] <= 1 and 0 <= metrics["dense_fraction"] <= 1
+        performance = core["eval_result_metrics"]["model_performance_preservation"]
+        assert performance["ce_loss_score"] == metrics["ce_loss_score"]
+        assert core["sae_lens_id"] == ckpt and core["sae_cfg_dict"]["d_sae"] == 64
+    loaded = json.loads((results / "quality" / "step-3" / "core.json").read_text())
+    assert loaded["sae_cfg_dict"]["normalize_activations"] == "constant_norm_rescale"  # micro.yaml's released SAE
+
+
 def test_granularity_sheets_classifier_accuracy_and_fig5(built):
     from lmscope.sae_checkpoints.granularity import LABELS
     from lmscope.sae_checkpoints.labelling import sample_features
@@ -353,20 +400,24 @@ def planned_jobs(workdir, configfile) -> dict[str, int]:
     return jobs
 
 
-def features(n):
-    """What reruns downstream of n checkpoints' new language tables (the figures read all three)."""
-    return {"language_tendency": n, "fig4": 1, "granularity_sheet": n, "granularity": n, "browser_page": n,
-            "example_features": 2, "fig5": 1, "granularity_accuracy": 1, "browser_index": 1}
+def features(n, browser=None):
+    """What reruns downstream of n checkpoints' new language tables (the figures read all three), and of
+    `browser` (default n) checkpoints' new pages (a page also reads the matches with its neighbours)."""
+    return {"language_tendency": n, "fig4": 1, "granularity_sheet": n, "granularity": n, "browser_page": browser or n,
+            "example_features": 2, "fig5": 1, "granularity_accuracy": 1, "browser_index": 1, "matching_transitions": 1}
 
 
-def saes(trained, analysed):
-    """What reruns downstream of `trained` new SAEs (fig2's sweep too) and `analysed` checkpoints' new texts."""
-    return {"train_sae": trained, "sae_sweep": 1, "fig2": 1, "top_contexts": analysed, **features(analysed)}
+def saes(trained, analysed, checkpoints=3):
+    """What reruns downstream of `trained` new SAEs (fig2's sweep and the seed baseline too) and `analysed`
+    checkpoints' new texts and spliced quality: the matches of every pair and of the baseline, so every page."""
+    return {"train_sae": trained, "train_sae_seed": 1, "sae_sweep": 1, "fig2": 1, "top_contexts": analysed,
+            "sae_quality": analysed, "sae_quality_table": 1, "match_features": checkpoints, "matching_shares": 1,
+            **features(analysed, browser=checkpoints)}
 
 
 def activations(n):
     """What reruns downstream of n checkpoints' new stores: micro.yaml's step-3 keeps its loaded SAE."""
-    return {"extract_activations": n, "token_vectors": 1, **saes(n - 1, n)}
+    return {"extract_activations": n, "token_vectors": 1, "matching_sample": n, **saes(n - 1, n, n)}
 
 
 STALE = [  # (config edit, the rules and job counts that must rerun: no more, no fewer)
@@ -376,7 +427,8 @@ STALE = [  # (config edit, the rules and job counts that must rerun: no more, no
     ("SAE K", lambda c: c["sae"].update(k=3), saes(2, 2)),
     ("SAE learning-rate grid", lambda c: c["sae"].update(lr_grid=[3.0e-3]), saes(2, 2)),
     ("loaded SAE's format named", lambda c: c["models"][0]["checkpoints"][0]["sae"].update(format="saelens"),
-     {"load_sae": 1, "top_contexts": 1, **features(1)}),
+     {"load_sae": 1, "top_contexts": 1, "sae_quality": 1, "sae_quality_table": 1, "match_features": 1,
+      "matching_shares": 1, **features(1, browser=2)}),
     ("layer", lambda c: c["models"][0].update(layer=2), activations(3)),
     # a step of a model trained here must be saved, so training reruns and every checkpoint after it; the disk
     # preflight reruns where the set of stores or their sizes change (a new layer changes neither)

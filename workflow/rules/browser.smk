@@ -1,7 +1,17 @@
 # The static feature browser (issues 5, 19): a page per checkpoint with its texts in shards in the folder beside it,
-# and an index across checkpoints.
+# and an index across checkpoints; each feature links to its matches in the neighbouring checkpoints (issue 22).
+# Lookups of this file: the pages, and a checkpoint's neighbours in training order.
 BROWSER_PAGES = {
     model: [f"results/browser/{model}/{ckpt}.html" for ckpt in checkpoint_entries(model)] for model in MODELS
+}
+
+
+NEIGHBOURS = {  # {model: {checkpoint: {"previous": name, "next": name}}}, a side absent at either end
+    m: {
+        c: {side: names[j] for side, j in (("previous", i - 1), ("next", i + 1)) if 0 <= j < len(names)}
+        for i, c in enumerate(names)
+    }
+    for m, names in ((m, list(checkpoint_entries(m))) for m in MODELS)
 }
 
 
@@ -9,6 +19,7 @@ rule browser_page:
     params:
         texts_per_feature=config["browser"]["texts_per_feature"],
         tokenizer=lambda w: tokenizer_source(MODELS[w.model]["corpus"]),
+        neighbours=lambda w: NEIGHBOURS[w.model][w.ckpt],
     input:
         contexts="results/features/{model}/{ckpt}/contexts.parquet",
         features="results/features/{model}/{ckpt}/features.parquet",
@@ -17,6 +28,10 @@ rule browser_page:
         documents=lambda w: f"{corpus_of(w.model)}/documents.parquet",
         tokens=lambda w: f"{corpus_of(w.model)}/tokens.zarr",
         trained_tokenizer=lambda w: trained_tokenizer(MODELS[w.model]["corpus"]),
+        previous_matches=lambda w: [
+            MATCHES[w.model][(n, w.ckpt)] for n in [NEIGHBOURS[w.model][w.ckpt].get("previous")] if n
+        ],
+        next_matches=lambda w: [MATCHES[w.model][(w.ckpt, n)] for n in [NEIGHBOURS[w.model][w.ckpt].get("next")] if n],
     output:
         page=report(
             "results/browser/{model}/{ckpt}.html",

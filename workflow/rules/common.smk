@@ -205,6 +205,11 @@ def all_targets():
     targets += [f"results/figures/{fig}.{ext}" for fig in ("fig3", "fig6") for ext in ("html", "pdf")]
     targets += [f"results/browser/{model}/index.html" for model in MODELS]
     targets += ["results/figures/fig5.pdf"]
+    targets += [f"results/sae/{model}/quality.{ext}" for model in MODELS for ext in ("csv", "md")]
+    targets += [
+        f"results/sae/{model}/quality/{ckpt}/core.json" for model in MODELS for ckpt in checkpoint_entries(model)
+    ]
+    targets += MATCHING_TARGETS  # matching.smk
     if has_planted_concepts(MODELS[FIGURE_MODEL]["corpus"]):
         targets += ["results/figures/granularity_accuracy.csv"]
     if labelled_checkpoints():

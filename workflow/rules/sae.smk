@@ -6,8 +6,16 @@
 # results/sae/{model}/loaded/{ckpt}, and no SAE is trained for that checkpoint (sae_dir in common.smk).
 # Lookups of this file: the sae config block as the trainer takes it (the sweep overrides n/d), and the sweep's Ks
 # per n/d that the main SAE does not already give (one pass over the data trains all Ks of one n/d); where fig2's
-# checkpoint has a loaded SAE, the sweep trains the main point too.
-SAE_TRAINING = {key: value for key, value in config["sae"].items() if key != "sweep"}
+# checkpoint has a loaded SAE, the sweep trains the main point too. With sae.init previous each checkpoint's SAE
+# starts from the previous checkpoint's (an input: where to start is not a training param, so init fresh plans
+# exactly what it did before the key existed).
+# train_sae_seed trains the final checkpoint's SAE again with another seed (the matching's seed baseline), and
+# sae_quality splices each SAE into its model (CE loss recovered, KL; a table per model).
+SAE_TRAINING = {key: value for key, value in config["sae"].items() if key not in ("sweep", "init")}
+PREVIOUS_SAE = {  # {model: {checkpoint: [the SAE it starts from]}}: empty for init fresh and the first checkpoint
+    m: {c: [sae_dir(m, p)] if config["sae"]["init"] == "previous" and p else [] for p, c in zip([None, *names], names)}
+    for m, names in ((m, list(checkpoint_entries(m))) for m in MODELS)
+}
 MAIN_POINT = (
     None
     if loaded_sae(FIGURE_MODEL, list(checkpoint_entries(FIGURE_MODEL))[-1])
@@ -26,6 +34,7 @@ rule train_sae:
         state=lambda w: f"results/sae/{w.model}/.resume/{w.ckpt}.pt",
     input:
         unpack(lambda w: activation_stores(w.model, w.ckpt)),
+        previous=lambda w: PREVIOUS_SAE[w.model][w.ckpt],
     output:
         sae=directory("results/sae/{model}/{ckpt}"),
     log:
@@ -41,6 +50,21 @@ rule train_sae:
         "../../envs/lmscope.yaml"
     script:
         "../../scripts/train_sae.py"
+
+
+use rule train_sae as train_sae_seed with:
+    params:
+        training=lambda w: {**SAE_TRAINING, "seed": int(w.seed)},
+        device=config["device"],
+        state=lambda w: f"results/sae/{w.model}/.resume/seed-{w.seed}-{w.ckpt}.pt",
+    output:
+        sae=directory("results/sae/{model}/seed-{seed}/{ckpt}"),
+    log:
+        "results/logs/train_sae_seed/{model}/seed-{seed}/{ckpt}.log",
+    benchmark:
+        "results/benchmarks/train_sae_seed/{model}/seed-{seed}/{ckpt}.tsv"
+    wildcard_constraints:
+        seed=r"\d+",
 
 
 rule sae_sweep:
@@ -91,3 +115,62 @@ rule load_sae:
         "../../envs/lmscope.yaml"
     script:
         "../../scripts/load_sae.py"
+
+
+rule sae_quality:
+    params:
+        checkpoint=lambda w: checkpoint_entries(w.model)[w.ckpt],
+        layer=lambda w: MODELS[w.model]["layer"],
+        key=lambda w: f"{MODEL_KEY[w.model]}.layer",
+        normalized=config["activations"]["normalize"],
+        docs=config["quality"]["docs"],
+        seed=config["quality"]["seed"],
+        batch_docs=config["quality"]["batch_docs"],
+        dense_threshold=config["quality"]["dense_threshold"],
+        device=config["device"],
+        dtype=config["dtype"],
+    input:
+        sae=lambda w: sae_dir(w.model, w.ckpt),
+        tokens=lambda w: f"{corpus_of(w.model)}/tokens.zarr",
+        trained_model=lambda w: TRAINED_MODEL_DIR[w.model],
+    output:
+        metrics="results/sae/{model}/quality/{ckpt}/metrics.json",
+        core="results/sae/{model}/quality/{ckpt}/core.json",
+    log:
+        "results/logs/sae_quality/{model}/{ckpt}.log",
+    benchmark:
+        "results/benchmarks/sae_quality/{model}/{ckpt}.tsv"
+    threads: 1  # one job per checkpoint: side-by-side jobs beat threads (README, Timing)
+    resources:
+        mem_mb=8000,
+        gpu=uses_gpu(),
+    conda:
+        "../../envs/lmscope.yaml"
+    script:
+        "../../scripts/sae_quality.py"
+
+
+rule sae_quality_table:
+    params:
+        checkpoints=lambda w: list(checkpoint_entries(w.model)),
+    input:
+        metrics=lambda w: [f"results/sae/{w.model}/quality/{c}/metrics.json" for c in checkpoint_entries(w.model)],
+    output:
+        csv=report(
+            "results/sae/{model}/quality.csv",
+            caption="../report/sae_quality.rst",
+            category="Branch A: features",
+            labels={"model": "{model}", "figure": "SAE quality in the model"},
+        ),
+        md="results/sae/{model}/quality.md",
+    log:
+        "results/logs/sae_quality_table/{model}.log",
+    benchmark:
+        "results/benchmarks/sae_quality_table/{model}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+    conda:
+        "../../envs/lmscope.yaml"
+    script:
+        "../../scripts/sae_quality_table.py"
