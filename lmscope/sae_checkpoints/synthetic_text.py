@@ -13,6 +13,11 @@ labelled mention (of the other language). They are the corpus's only text where 
 languages side by side — the cross-lingual signal a real bilingual corpus has in glosses, parallel and
 code-switched text, and without which a tiny LM has no reason to give 猫 and cat one representation.
 
+Code switches: a share `code_switch` of the mentions is written in the other language in place of the document's
+(カサトは rice で有名である), labelled as a mention of that language. Where a gloss puts the two surfaces side by
+side, a switch puts them in the same context, so that predicting the next word is the same task for 米 and rice —
+the distributional pressure that makes a model give them one representation.
+
 Everything is drawn from one seeded `random.Random`, so a seed gives the same world and documents every time.
 """
 
@@ -26,6 +31,7 @@ from dataclasses import dataclass, field
 LANGUAGES = ("ja", "en")
 GLOSS_BRACKETS = {"ja": ("（", "）"), "en": (" (", ")")}  # around a gloss in a document of that language
 GLOSSES = 0.25  # the share of mentions glossed by default (the module docstring)
+CODE_SWITCH = 0.15  # the share of mentions written in the other language by default (the module docstring)
 
 # Common nouns: concept key -> (Japanese surfaces, English surfaces). Several surfaces are within-language synonyms.
 LEXICON: dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
@@ -357,11 +363,11 @@ def word_concept(key: str, surface: str, lang: str) -> Concept:
 
 
 def render(template: str, slots: dict[str, Concept], lang: str, rng: random.Random, offset: int,
-           glosses: float = 0.0) -> tuple[str, list[Span]]:
+           glosses: float = 0.0, code_switch: float = 0.0) -> tuple[str, list[Span]]:
     """Fill a template; each slot's mention takes one of its concept's surfaces at random and yields a Span, as
-    does each content word. With probability `glosses`, a slot's mention whose concept is written differently in
-    the other language is followed by one of those surfaces in brackets, a Span of the other language (the
-    module docstring)."""
+    does each content word. A slot's mention whose concept is written differently in the other language is, with
+    probability `code_switch`, written in the other language instead; else, with probability `glosses`, followed
+    by one of the other language's surfaces in brackets, a Span of the other language (the module docstring)."""
     other = LANGUAGES[1 - LANGUAGES.index(lang)]
     opening, closing = GLOSS_BRACKETS[lang]
     out, spans = [], []
@@ -384,8 +390,12 @@ def render(template: str, slots: dict[str, Concept], lang: str, rng: random.Rand
             mention(m.group(2), word_concept(m.group(3), m.group(2), lang), lang)
             continue
         concept = slots[m.group(1)]
+        translatable = set(concept.surfaces[other]) != set(concept.surfaces[lang])
+        if code_switch and translatable and rng.random() < code_switch:
+            mention(rng.choice(concept.surfaces[other]), concept, other)
+            continue
         mention(rng.choice(concept.surfaces[lang]), concept, lang)
-        if glosses and set(concept.surfaces[other]) != set(concept.surfaces[lang]) and rng.random() < glosses:
+        if glosses and translatable and rng.random() < glosses:
             literal(opening)
             mention(rng.choice(concept.surfaces[other]), concept, other)
             literal(closing)
@@ -394,7 +404,7 @@ def render(template: str, slots: dict[str, Concept], lang: str, rng: random.Rand
 
 
 def _article(kind: str, entity: dict, facts: list[str], related: list[tuple[str, dict, str]], lang: str,
-             rng: random.Random, glosses: float) -> tuple[str, list[Span]]:
+             rng: random.Random, glosses: float, code_switch: float) -> tuple[str, list[Span]]:
     sep = "" if lang == "ja" else " "
     text, spans = "", []
     sentences = [(kind, entity, f"{kind}.intro")] + [(kind, entity, f) for f in facts] + related
@@ -402,7 +412,7 @@ def _article(kind: str, entity: dict, facts: list[str], related: list[tuple[str,
         if text:
             text += sep
         sentence, sentence_spans = render(rng.choice(TEMPLATES[fact][lang]), _slots(k, ent), lang, rng,
-                                          len(text), glosses)
+                                          len(text), glosses, code_switch)
         text += sentence
         spans += sentence_spans
     return text, spans
@@ -414,13 +424,14 @@ def _related(entity: dict, by_id: dict[str, tuple[str, dict]]) -> list[tuple[str
 
 
 def generate(n_documents: int, seed: int = 0, people: int = 120, cities: int = 40, rivers: int = 20,
-             companies: int = 40, glosses: float = GLOSSES) -> list[Document]:
+             companies: int = 40, glosses: float = GLOSSES, code_switch: float = CODE_SWITCH) -> list[Document]:
     """All of `iter_documents` as a list, for a corpus small enough to hold (tests, examples)."""
-    return list(iter_documents(n_documents, seed, people, cities, rivers, companies, glosses))
+    return list(iter_documents(n_documents, seed, people, cities, rivers, companies, glosses, code_switch))
 
 
 def iter_documents(n_documents: int, seed: int = 0, people: int = 120, cities: int = 40, rivers: int = 20,
-                   companies: int = 40, glosses: float = GLOSSES) -> Iterator[Document]:
+                   companies: int = 40, glosses: float = GLOSSES,
+                   code_switch: float = CODE_SWITCH) -> Iterator[Document]:
     """`n_documents` articles per language, in pairs: article i in Japanese and in English tell the same facts
     about the same entity, in the same order, each with its own choice of wording and synonyms.
     Articles have all or all but one of their entity's facts, plus one or two sentences about each related
@@ -438,5 +449,5 @@ def iter_documents(n_documents: int, seed: int = 0, people: int = 120, cities: i
         for k, e in _related(entity, by_id):
             related += [(k, e, f) for f in rng.sample(FACTS[k], rng.randint(1, 2))]
         for lang in LANGUAGES:
-            text, spans = _article(kind, entity, facts, related, lang, rng, glosses)
+            text, spans = _article(kind, entity, facts, related, lang, rng, glosses, code_switch)
             yield Document(f"synthetic-{seed}-{i}-{lang}", lang, entity["concept"].id, text, spans)

@@ -22,7 +22,7 @@ def test_every_fact_has_the_same_mentions_in_both_languages():
 
 
 def test_article_pairs_tell_the_same_facts():
-    docs = st.generate(60, seed=0)
+    docs = st.generate(60, seed=0, code_switch=0.0)
     assert [d.lang for d in docs] == ["ja", "en"] * 60
     for ja, en in zip(docs[::2], docs[1::2]):
         assert ja.topic == en.topic
@@ -57,7 +57,7 @@ def test_synonyms_and_shared_types_are_planted():
 
 
 def test_a_share_of_mentions_is_glossed_by_the_same_concept_in_the_other_language():
-    docs = st.generate(400, seed=2, glosses=0.25)
+    docs = st.generate(400, seed=2, glosses=0.25, code_switch=0.0)
     glossable = glossed = 0
     for doc in docs:
         opening, closing = st.GLOSS_BRACKETS[doc.lang]
@@ -73,7 +73,28 @@ def test_a_share_of_mentions_is_glossed_by_the_same_concept_in_the_other_languag
             if not span.concept_id.split(":")[0] in ("year", "population", "length", "count"):
                 glossable += 1  # numbers are written alike in both languages: never glossed
     assert 0.2 < glossed / glossable < 0.3
-    assert all(s.lang == d.lang for d in st.generate(100, seed=2, glosses=0.0) for s in d.spans)
+    assert all(s.lang == d.lang for d in st.generate(100, seed=2, glosses=0.0, code_switch=0.0) for s in d.spans)
+
+
+def test_a_share_of_mentions_is_code_switched_and_the_pair_still_tells_the_same_facts():
+    docs = st.generate(400, seed=2, glosses=0.0, code_switch=0.15)
+    switched = translatable = 0
+    for ja, en in zip(docs[::2], docs[1::2]):
+        slots = {d.lang: [s for s in d.spans if s.concept_type not in WORD_TYPES] for d in (ja, en)}
+        # the same concepts in both articles, whichever language each mention is written in
+        assert Counter(s.concept_id for s in slots["ja"]) == Counter(s.concept_id for s in slots["en"])
+        for doc in (ja, en):
+            for span in slots[doc.lang]:
+                if span.concept_type in ("year", "population", "length", "count"):
+                    assert span.lang == doc.lang  # written alike in both languages: nothing to switch to
+                    continue
+                translatable += 1
+                switched += span.lang != doc.lang
+                assert doc.text[span.start:span.end] == span.surface
+    assert 0.12 < switched / translatable < 0.18
+    # a switched mention is a surface of the other language in the document's sentence: カサトは rice で有名である
+    assert any("で有名" in d.text and any(s.lang == "en" and s.concept_type == "crop" for s in d.spans)
+               for d in docs if d.lang == "ja")
 
 
 def test_the_templates_content_words_are_labelled_one_concept_across_wordings_and_languages():
