@@ -23,6 +23,7 @@ import torch
 import zarr
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from growth_table import row
 from lmscope.sae_checkpoints.activations import chunk_rows_for, compressor, extract, window_activations
 from lmscope.models import DTYPES
 
@@ -30,7 +31,8 @@ MODELS = {
     # the embedded default's tiny Llama (config.yaml)
     "tiny": (dict(vocab_size=2048, hidden_size=128, intermediate_size=512, num_hidden_layers=4,
                   num_attention_heads=4, num_key_value_heads=4, tie_word_embeddings=True), 2),
-    # LLM-jp-3-1.8B's config (hub config.json), layer 12 as in the paper
+    # LLM-jp-3-1.8B's config (hub config.json; the model card's 407,896,064 embedding and 1,459,718,144
+    # non-embedding parameters check it), layer 12 as in the paper
     "llm-jp-3-1.8b": (dict(vocab_size=99584, hidden_size=2048, intermediate_size=7168, num_hidden_layers=24,
                            num_attention_heads=16, num_key_value_heads=16, max_position_embeddings=4096,
                            rms_norm_eps=1e-5, tie_word_embeddings=False), 12),
@@ -59,6 +61,50 @@ def plain(model, tokens: np.ndarray, layer: int, batch: int, out: Path, compress
             arr[b * per_doc:b * per_doc + len(rows)] = rows
 
 
+def build_model(name: str, device: str, dtype: str, layers: int | None = None):
+    """The random-weight LlamaForCausalLM of MODELS[name] (truncated to `layers` blocks) and its layer."""
+    kwargs, layer = MODELS[name]
+    if layers:
+        kwargs = {**kwargs, "num_hidden_layers": layers}
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = LlamaForCausalLM(LlamaConfig(**kwargs)).to(DTYPES[dtype]).eval()
+    return model, layer
+
+
+def measure(model, layer: int, docs: int, batch: int, compression: str) -> dict:
+    """Tokens/s of ours and of the plain forward on `docs` random documents of BOS + 64 tokens (the first batch
+    a warm-up for both), and the largest difference between the two stores."""
+    vocab = model.config.vocab_size
+    device = next(model.parameters()).device
+    rng = np.random.default_rng(0)
+    ids = rng.integers(3, vocab, size=(docs, 65)).astype(np.int32)
+    ids[:, 0] = 1
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        tokens = zarr.create_array(store=str(tmp / "tokens.zarr"), shape=ids.shape, chunks=ids.shape, dtype="int32")
+        tokens[:] = ids
+        # the first batch is the warm-up (allocator, kernels); then one timed run of each side
+        tokens.attrs["split_offsets"] = {"train": [0, docs], "warm": [0, min(batch, docs)]}
+        n_tokens = docs * 64
+        ours_kwargs = dict(batch_size=batch, compression=compression)
+        extract(model, tokens, "warm", layer, tmp / "warm.zarr", **ours_kwargs)
+        plain(model, ids[:batch], layer, batch, tmp / "warm_plain.zarr", compression)
+        sync()
+        t0 = time.perf_counter()
+        extract(model, tokens, "train", layer, tmp / "ours.zarr", **ours_kwargs)
+        sync()
+        ours = n_tokens / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        plain(model, ids, layer, batch, tmp / "plain.zarr", compression)
+        sync()
+        base = n_tokens / (time.perf_counter() - t0)
+        same = np.abs(zarr.open_array(str(tmp / "ours.zarr"))[:].astype(np.float32)
+                      - zarr.open_array(str(tmp / "plain.zarr"))[:].astype(np.float32)).max()
+    return dict(tokens=n_tokens, ours=ours, plain=base, max_diff=float(same))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", choices=MODELS, default="tiny")
@@ -72,43 +118,13 @@ def main() -> None:
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
-    kwargs, layer = MODELS[args.model]
-    if args.layers:
-        kwargs = {**kwargs, "num_hidden_layers": args.layers}
-    torch.manual_seed(0)
-    with torch.device(args.device):
-        model = LlamaForCausalLM(LlamaConfig(**kwargs)).to(DTYPES[args.dtype]).eval()
-    rng = np.random.default_rng(0)
-    ids = rng.integers(3, kwargs["vocab_size"], size=(args.docs, 65)).astype(np.int32)
-    ids[:, 0] = 1
-
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        tokens = zarr.create_array(store=str(tmp / "tokens.zarr"), shape=ids.shape, chunks=ids.shape, dtype="int32")
-        tokens[:] = ids
-        # the first batch is the warm-up (allocator, kernels); then one timed run of each side
-        tokens.attrs["split_offsets"] = {"train": [0, args.docs], "warm": [0, min(args.batch, args.docs)]}
-        n_tokens = args.docs * 64
-        ours_kwargs = dict(batch_size=args.batch, compression=args.compression)
-        extract(model, tokens, "warm", layer, tmp / "warm.zarr", **ours_kwargs)
-        plain(model, ids[:args.batch], layer, args.batch, tmp / "warm_plain.zarr", args.compression)
-        sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
-        t0 = time.perf_counter()
-        extract(model, tokens, "train", layer, tmp / "ours.zarr", **ours_kwargs)
-        sync()
-        ours = n_tokens / (time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        plain(model, ids, layer, args.batch, tmp / "plain.zarr", args.compression)
-        sync()
-        base = n_tokens / (time.perf_counter() - t0)
-        same = np.abs(zarr.open_array(str(tmp / "ours.zarr"))[:].astype(np.float32)
-                      - zarr.open_array(str(tmp / "plain.zarr"))[:].astype(np.float32)).max()
-
-    n_blocks = kwargs["num_hidden_layers"]
+    model, layer = build_model(args.model, args.device, args.dtype, args.layers)
+    r = measure(model, layer, args.docs, args.batch, args.compression)
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else cpu_name()
-    print(f"| {args.model} ({n_blocks} blocks, d={kwargs['hidden_size']}) | {layer} | {args.device} ({device}, "
-          f"{args.threads} threads) | {args.dtype} | {args.compression} | {args.batch} | {n_tokens} | {ours:,.0f} "
-          f"| {base:,.0f} | {ours / base:.2f} | {same:.1e} |")
+    print(row(f"{args.model} ({model.config.num_hidden_layers} blocks, d={model.config.hidden_size})", layer,
+              f"{args.device} ({device}, {args.threads} threads)", args.dtype, args.compression, args.batch,
+              r["tokens"], f"{r['ours']:,.0f}", f"{r['plain']:,.0f}", f"{r['ours'] / r['plain']:.2f}",
+              f"{r['max_diff']:.1e}"))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,17 @@
-"""The markdown table the per-stage memory benchmarks print: each stage's peak RSS and wall time at each size."""
+"""The markdown tables the benchmarks print: one row per measurement (`row`), and the per-stage memory benchmarks'
+table of each stage's peak RSS and wall time at each size (`growth_table`)."""
 
 from __future__ import annotations
+
+
+def row(*cells) -> str:
+    """One markdown table row: `row("a", 1, "2.0")` -> "| a | 1 | 2.0 |"."""
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def header(*names) -> str:
+    """A markdown table's header and separator lines."""
+    return row(*names) + "\n" + "| " + " | ".join("---" for _ in names) + " |"
 
 
 def growth_table(results: dict, stages: list[str], sizes: list[int], unit: str) -> str:
