@@ -16,8 +16,15 @@ def rule_blocks() -> dict[str, str]:
     return blocks
 
 
+def derived_rules() -> dict[str, str]:
+    """{rule: the rule it is made from} for `use rule base as rule with:` (it inherits base's resources)."""
+    return {new: base for path in RULE_FILES
+            for base, new in re.findall(r"^use rule (\w+) as (\w+) with:", path.read_text(), re.M)}
+
+
 def torch_rules() -> set[str]:
-    return {name for name, body in rule_blocks().items() if "gpu=uses_gpu()" in body}
+    rules = {name for name, body in rule_blocks().items() if "gpu=uses_gpu()" in body}
+    return rules | {new for new, base in derived_rules().items() if base in rules}
 
 
 def test_every_rule_declares_threads_memory_a_log_and_a_benchmark():
@@ -33,10 +40,11 @@ def test_the_slurm_profile_asks_one_gpu_for_exactly_the_torch_rules(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     resources = dict(re.findall(r"^rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", proc.stdout, re.M))
     asked = {rule for rule, res in resources.items() if ", gpu=1" in res}
-    assert asked == torch_rules() == {"train_tinylm", "extract_activations", "train_sae", "sae_sweep", "top_contexts",
-                                      "train_tinyvlm", "count_neurons", "ablation", "logit_lens"}
+    assert asked == torch_rules() == {"train_tinylm", "extract_activations", "train_sae", "train_sae_seed", "sae_sweep",
+                                      "top_contexts", "sae_quality", "match_features", "train_tinyvlm", "count_neurons",
+                                      "ablation", "logit_lens"}
     profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
-    assert set(profile["set-resources"]) <= set(rule_blocks())  # no rule name misspelt
+    assert set(profile["set-resources"]) <= set(rule_blocks()) | set(derived_rules())  # no rule name misspelt
     for rule in asked:  # each GPU job says how long, how much memory and how many CPUs feed its GPU
         wanted = profile["set-resources"][rule]
         assert f"mem_mb={wanted['mem_mb']}," in resources[rule]
