@@ -35,18 +35,11 @@ from lmscope.atomic import atomic_path
 from lmscope.models import resolve_device
 from lmscope.sae_checkpoints.activation_store import CheckedStore
 from lmscope.sae_checkpoints.sae import TopKSAE
+from lmscope.sampling import seeded_sample
 
 log = logging.getLogger(__name__)
 
 SCORES = ("correlation", "decoder_cosine")  # what `by` may name: the matches table's columns
-
-
-def sample_positions(n_rows: int, positions: int, seed: int) -> np.ndarray:
-    """Sorted row indices of the test split's store: `positions` of them drawn with `seed` without replacement
-    (all rows when the split has no more). Both checkpoints read the same rows."""
-    if positions >= n_rows:
-        return np.arange(n_rows)
-    return np.sort(np.random.default_rng(seed).choice(n_rows, size=positions, replace=False))
 
 
 def read_sample(store, rows: np.ndarray) -> np.ndarray:
@@ -140,7 +133,7 @@ def run_sample(*, test, sample, positions: int, seed: int) -> None:
     activations.keep false a checkpoint's stores go before the next checkpoint's are written."""
     store = CheckedStore(test)
     with atomic_path(sample) as tmp, open(tmp, "wb") as out:
-        np.save(out, read_sample(store, sample_positions(store.shape[0], positions, seed)))
+        np.save(out, read_sample(store, seeded_sample(store.shape[0], positions, seed)))
 
 
 def run(*, sae, other_sae, sample, other_sample, matches, by: str, batch_rows: int, device: str,

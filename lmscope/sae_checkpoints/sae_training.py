@@ -51,6 +51,7 @@ from lmscope.sae_checkpoints.activation_store import CheckedStore
 from lmscope.sae_checkpoints.figures import sae_curves
 from lmscope.sae_checkpoints.sae import TopKSAE, geometric_median
 from lmscope.sae_checkpoints.shuffled_batches import ShuffledBatches
+from lmscope.sampling import seeded_sample
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +112,7 @@ def curve_sample(store: CheckedStore, eval_tokens: int, seed: int) -> torch.Tens
         return torch.from_numpy(np.asarray(store[:], dtype=np.float32))
     per_doc = int(store.attrs.get("tokens_per_doc", 1))
     n_docs = n_rows // per_doc
-    docs = np.sort(np.random.default_rng(seed).choice(n_docs, size=min(n_docs, max(1, eval_tokens // per_doc)),
-                                                      replace=False))
+    docs = seeded_sample(n_docs, max(1, eval_tokens // per_doc), seed)
     rows = (docs[:, None] * per_doc + np.arange(per_doc)).ravel()
     return torch.from_numpy(np.asarray(store[rows], dtype=np.float32))  # orthogonal: each chunk decoded once
 

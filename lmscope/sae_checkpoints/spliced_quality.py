@@ -45,6 +45,7 @@ from lmscope.logs import progress
 from lmscope.models import load_causal_lm, resolve_device, resolve_dtype
 from lmscope.sae_checkpoints.activations import layer_module
 from lmscope.sae_checkpoints.sae import TopKSAE
+from lmscope.sampling import seeded_sample
 from lmscope.tables import markdown, write_csv, write_markdown
 
 log = logging.getLogger(__name__)
@@ -159,17 +160,11 @@ def evaluate_batch(model, module: torch.nn.Module, sae: TopKSAE, ids: torch.Tens
               kl_sae=_kl(clean, spliced), kl_zero=_kl(clean, zero))
 
 
-def sample_documents(n_docs: int, docs: int, seed: int) -> np.ndarray:
-    """`docs` documents of a split of `n_docs` (all when it has no more), drawn evenly across it with `seed`, in
-    document order: a split is ordered by source, so its first documents may all be one language."""
-    return np.sort(np.random.default_rng(seed).choice(n_docs, size=min(n_docs, docs), replace=False))
-
-
 def spliced_metrics(model, layer: int, sae: TopKSAE, tokens: zarr.Array, docs: int, seed: int, batch_docs: int,
                     normalized: bool, dense_threshold: float, key: str = "layer") -> dict:
     """The metrics above over `docs` test documents of `tokens` (the corpus's tokens.zarr)."""
     start, stop = tokens.attrs["split_offsets"]["test"]
-    rows = start + sample_documents(stop - start, docs, seed)
+    rows = start + seeded_sample(stop - start, docs, seed)
     device = next(model.parameters()).device
     module = layer_module(model, layer, key)
     tally = Tally(sae.d_sae, device)

@@ -29,6 +29,7 @@ from lmscope.sae_checkpoints.activation_store import CheckedStore
 from lmscope.sae_checkpoints.granularity import unit_at
 from lmscope.sae_checkpoints.highlight import token_pieces
 from lmscope.sae_checkpoints.language import script_language
+from lmscope.sampling import seeded_sample
 from lmscope.tokenizer import load_tokenizer
 
 
@@ -137,7 +138,7 @@ def run(*, test, tokens, vectors, max_docs: int, seed: int, tokenizer: dict) -> 
     store = CheckedStore(test)
     offset, per_doc = int(store.attrs["doc_id_offset"]), int(store.attrs["tokens_per_doc"])
     n_docs = store.shape[0] // per_doc
-    sample = np.sort(np.random.default_rng(seed).choice(n_docs, size=min(n_docs, max_docs), replace=False))
+    sample = seeded_sample(n_docs, max_docs, seed)
     doc_ids = (offset + sample).tolist()
     table = unit_table(store, zarr.open_array(str(tokens), mode="r"), load_tokenizer(tokenizer), doc_ids, offset,
                        per_doc)

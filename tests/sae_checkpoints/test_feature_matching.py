@@ -6,8 +6,9 @@ import torch
 import zarr
 
 from lmscope.sae_checkpoints.feature_matching import (assign, correlation, feature_activations, match_features,
-                                                      read_sample, run, run_sample, sample_positions)
+                                                      read_sample, run, run_sample)
 from lmscope.sae_checkpoints.sae import TopKSAE
+from lmscope.sampling import seeded_sample
 
 
 def store_of(path, rows: np.ndarray) -> zarr.Array:
@@ -40,7 +41,7 @@ def test_matching_recovers_a_permutation_of_the_latents_exactly_despite_noise(tm
     perm = torch.randperm(64, generator=torch.Generator().manual_seed(2))
     other = permuted_copy(sae, perm, noise=0.02, seed=3)
     store = store_of(tmp_path / "test.zarr", unit_rows(4000, 16, 4))
-    sample = read_sample(store, sample_positions(4000, 3000, 0))
+    sample = read_sample(store, seeded_sample(4000, 3000, 0))
     expected = torch.argsort(perm).numpy()  # A's latent i is B's latent j with perm[j] = i
     for by in ("correlation", "decoder_cosine"):
         table = match_features(sae, other, sample, sample, by=by)
@@ -75,16 +76,16 @@ def test_assignment_is_the_brute_force_optimum_one_to_one():
 
 
 def test_the_sample_is_seeded_sorted_and_whole_when_small():
-    a, b = sample_positions(1000, 100, 7), sample_positions(1000, 100, 7)
+    a, b = seeded_sample(1000, 100, 7), seeded_sample(1000, 100, 7)
     assert (a == b).all() and (np.diff(a) > 0).all() and len(a) == 100
-    assert (sample_positions(50, 100, 7) == np.arange(50)).all()
+    assert (seeded_sample(50, 100, 7) == np.arange(50)).all()
 
 
 def test_activations_are_the_dense_latents_at_the_sampled_rows(tmp_path):
     sae = TopKSAE(8, 32, 3, seed=1)
     rows = unit_rows(900, 8, 2)
     store = store_of(tmp_path / "s.zarr", rows)
-    picked = sample_positions(900, 200, 3)
+    picked = seeded_sample(900, 200, 3)
     sample = read_sample(store, picked)
     assert sample.dtype == np.float16 and (sample == rows[picked].astype(np.float16)).all()
     got = feature_activations(sae, sample, batch_rows=64)
