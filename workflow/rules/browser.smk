@@ -1,17 +1,8 @@
 # The static feature browser (issues 5, 19): a page per checkpoint with its texts in shards in the folder beside it,
 # and an index across checkpoints; each feature links to its matches in the neighbouring checkpoints (issue 22).
-# Lookups of this file: the pages, and a checkpoint's neighbours in training order.
+# Lookups of this file: the pages (a checkpoint's neighbours: NEIGHBOURS in common.smk).
 BROWSER_PAGES = {
     model: [f"results/browser/{model}/{ckpt}.html" for ckpt in checkpoint_entries(model)] for model in MODELS
-}
-
-
-NEIGHBOURS = {  # {model: {checkpoint: {"previous": name, "next": name}}}, a side absent at either end
-    m: {
-        c: {side: names[j] for side, j in (("previous", i - 1), ("next", i + 1)) if 0 <= j < len(names)}
-        for i, c in enumerate(names)
-    }
-    for m, names in ((m, list(checkpoint_entries(m))) for m in MODELS)
 }
 
 

@@ -92,6 +92,17 @@ def checkpoint_entries(model):
     return out
 
 
+# {model: {checkpoint: {"previous": name, "next": name}}} in training order, a side absent at either end: what a
+# warm start starts from (sae.smk), the pairs matched (matching.smk) and the browser's links (browser.smk)
+NEIGHBOURS = {
+    m: {
+        c: {side: names[j] for side, j in (("previous", i - 1), ("next", i + 1)) if 0 <= j < len(names)}
+        for i, c in enumerate(names)
+    }
+    for m, names in ((m, list(checkpoint_entries(m))) for m in MODELS)
+}
+
+
 def loaded_sae(model, ckpt):
     """The `sae:` of a checkpoint entry that names an SAE trained elsewhere (analysed instead of training one),
     else None."""

@@ -5,7 +5,9 @@
 # Lookups of this file: each model's consecutive pairs, the baseline's seed, each pair's matches table, each
 # checkpoint's sample, and the SAEs and samples of each pair (the baseline's two SAEs are both trained here and read
 # one checkpoint's sample); the targets, and the first model's tables for the figures.
-MATCH_PAIRS = {m: list(zip(list(checkpoint_entries(m))[:-1], list(checkpoint_entries(m))[1:])) for m in MODELS}
+MATCH_PAIRS = {
+    m: [(c, n["next"]) for c, n in by_checkpoint.items() if "next" in n] for m, by_checkpoint in NEIGHBOURS.items()
+}
 FINAL_CHECKPOINTS = {m: list(checkpoint_entries(m))[-1] for m in MODELS}
 BASELINE = f"seed-{config['matching']['baseline_seed']}"
 MATCHING = {key: config["matching"][key] for key in ("by", "threshold")}

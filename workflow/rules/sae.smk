@@ -13,8 +13,11 @@
 # sae_quality splices each SAE into its model (CE loss recovered, KL; a table per model).
 SAE_TRAINING = {key: value for key, value in config["sae"].items() if key not in ("sweep", "init")}
 PREVIOUS_SAE = {  # {model: {checkpoint: [the SAE it starts from]}}: empty for init fresh and the first checkpoint
-    m: {c: [sae_dir(m, p)] if config["sae"]["init"] == "previous" and p else [] for p, c in zip([None, *names], names)}
-    for m, names in ((m, list(checkpoint_entries(m))) for m in MODELS)
+    m: {
+        c: [sae_dir(m, n["previous"])] if config["sae"]["init"] == "previous" and "previous" in n else []
+        for c, n in by_checkpoint.items()
+    }
+    for m, by_checkpoint in NEIGHBOURS.items()
 }
 MAIN_POINT = (
     None
