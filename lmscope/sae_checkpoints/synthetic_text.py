@@ -246,7 +246,7 @@ TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
         "en": ("{company} is a [company|company] based in {city}.",
                "{company} is a [firm|company] with its [head office|head_office] in {city}."),
         "ja": ("{company}は{city}に[本社|head_office]を置く[企業|company]である。",
-               "{company}は{city}に拠点を持つ[会社|company]である。"),
+               "{company}は{city}に[拠点|head_office]を持つ[会社|company]である。"),
     },
     "company.founded": {
         "en": ("{company} was [founded|found] in {year} by {person}.", "{person} [started|found] {company} in {year}."),

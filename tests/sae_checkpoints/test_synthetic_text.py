@@ -105,5 +105,7 @@ def test_the_templates_content_words_are_labelled_one_concept_across_wordings_an
     founded = {(s.lang, s.surface) for s in spans if s.concept_id == "event:found"}
     # 設立 and 創業 (a company's founding), 築かれた (a city's), founded and started: one concept
     assert {("ja", "設立"), ("ja", "創業"), ("ja", "築かれた"), ("en", "founded"), ("en", "started")} <= founded
+    # 拠点 (a base) is the Japanese wording's head office
+    assert ("ja", "拠点") in {(s.lang, s.surface) for s in spans if s.concept_id == "thing:head_office"}
     assert {s.concept_id for s in spans if s.concept_type == "emblem"} == {"emblem:flag", "emblem:logo",
                                                                            "emblem:symbol", "emblem:luck"}
