@@ -154,16 +154,20 @@ def align_concepts(doc: RawDocument, offsets: list[tuple[int, int]]) -> list[tup
     """(position, span) for every token that overlaps a planted span; position 0 is the first token after BOS.
 
     Byte-level tokens may carry a leading space or cover part of a multi-byte character; overlap (not
-    containment) makes both count for the span they touch."""
+    containment) makes both count for the span they touch. A token across two mentions (まれで in 生まれで:
+    born, then the particle) counts for the one it covers most, the first of equals."""
     out = []
     spans = sorted(doc.spans, key=lambda s: s.start)
     for pos, (start, end) in enumerate(offsets):
+        best, best_overlap = None, 0
         for span in spans:
             if span.start >= end:
                 break
-            if start < span.end and end > span.start:
-                out.append((pos, span))
-                break
+            overlap = min(end, span.end) - max(start, span.start)
+            if overlap > best_overlap:
+                best, best_overlap = span, overlap
+        if best is not None:
+            out.append((pos, best))
     return out
 
 

@@ -11,8 +11,9 @@ and surrounding spaces, so " Cat" and "cat" are one unit.
 - **Planted truth** (`true_label`), on a corpus with concept labels (the synthetic one): each text's activating
   token is looked up in concepts.parquet. The same unit in at least `share` of the texts is token level (the
   paper's "the same token": ハキ in ハキ and in ハキ市 is one token, although the mentions differ); else the same
-  concept id (in two or more units) synonym; else the same concept type (two or more ids) semantic; else
-  unrelated. A unit outside every labelled mention has no concept.
+  concept id (in two or more units) synonym when its texts hold two or more of the concept's surfaces, token
+  level when they are tokens of one surface (出 and 身 of 出身: one word); else the same concept type (two or
+  more ids) semantic; else unrelated. A unit outside every labelled mention has no concept.
 - **The classifier** (`classify`), which sees no label: token level when one unit holds `token_share` of the
   texts; otherwise the units' final-checkpoint representations decide (lmscope.token_vectors): unrelated
   unless the texts' units are on average more alike than `related_percentile` of random pairs of text
@@ -55,12 +56,13 @@ def _at_least(count: int, share: float, total: int) -> bool:
 
 @dataclass(frozen=True)
 class PlantedText:
-    """What the corpus knows about one text: its activating unit, and the concept id and type of the labelled
-    mention that covers it (None outside mentions)."""
+    """What the corpus knows about one text: its activating unit, and the concept id, type and surface of the
+    labelled mention that covers it (None outside mentions)."""
 
     unit: str
     concept_id: str | None = None
     concept_type: str | None = None
+    surface: str | None = None
 
 
 def true_label(texts: list[PlantedText], share: float) -> str:
@@ -74,8 +76,10 @@ def true_label(texts: list[PlantedText], share: float) -> str:
     ids = Counter(t.concept_id for t in texts if t.concept_id is not None)
     if ids:
         cid, count = ids.most_common(1)[0]
-        if _at_least(count, share, n) and len({t.unit for t in texts if t.concept_id == cid}) > 1:
-            return "synonym"
+        of_concept = [t for t in texts if t.concept_id == cid]
+        if _at_least(count, share, n) and len({t.unit for t in of_concept}) > 1:
+            # other surfaces of the concept (出身 and from); several tokens of one surface (出 and 身) are one word
+            return "synonym" if len({t.surface for t in of_concept}) > 1 else "token"
     types = Counter(t.concept_type for t in texts if t.concept_type is not None)
     if types:
         ctype, count = types.most_common(1)[0]
@@ -195,7 +199,7 @@ def planted_texts(texts: list[tuple], concepts: dict[tuple[int, int], tuple[str,
     out = []
     for doc, pos, unit in texts:
         hit = concepts.get((doc, pos))
-        out.append(PlantedText(unit, hit[1], hit[2]) if hit else PlantedText(unit))
+        out.append(PlantedText(unit, hit[1], hit[2], hit[0]) if hit else PlantedText(unit))
     return out
 
 

@@ -141,131 +141,184 @@ class World:
     companies: list[dict]
 
 
-# The content words of the templates, each a concept of a type: [surface|key] in a template is a labelled mention
-# of WORDS[key]:key in that surface, so that a feature on 設立 and 創業 (both "founded") is a synonym by planted
+# The words of the templates, each a concept of a type: [surface|key] in a template is a labelled mention of
+# WORDS[key]:key in that surface, so that a feature on 設立 and 創業 (both "founded") is a synonym by planted
 # truth and one on 旗 and ロゴ (flag, logo) a semantic one, as a person labelling it would say. The same key in
-# both languages' wordings of a fact is one concept (設立 / founded); particles and other function words stay
-# unlabelled.
+# both languages' wordings of a fact is one concept (設立 / founded). Function words and punctuation are labelled
+# by what they do in their sentence, as the paper's annotator read its features' texts: の and "of" (attributive),
+# で and "in" before or after a place, に and "in" with a time, である and "is" (be), 。 and "." (a full stop);
+# particles with no English counterpart (は: topic, を: object, が: subject) are concepts of their own. Each
+# Japanese particle takes the key of the English word its parallel sentence has in that place, where it has one.
+# [a/b|key] is either wording, drawn at random per mention: synonyms in one place of one sentence, as writers
+# vary their words, so that what sets 勤務した apart from 働いた is nothing the context can predict.
 WORDS = {
     **dict.fromkeys(("born", "grow_up", "found", "work", "live", "keep", "flow", "make", "reach", "pass", "know",
-                     "like", "see", "use", "say"), "event"),
+                     "like", "see", "use", "say", "date", "lie", "base", "fly", "come", "look"), "event"),
+    **dict.fromkeys(("famous", "main", "about", "often", "favourite", "most", "long_time", "many", "much",
+                     "common"), "quality"),
     **dict.fromkeys(("flag", "logo", "symbol", "luck"), "emblem"),
-    **dict.fromkeys(("population", "length", "employees", "kilometre", "thousand", "people"), "measure"),
-    **dict.fromkeys(("city", "town", "river", "home", "region", "water", "shore", "spring", "history"), "place"),
+    **dict.fromkeys(("population", "length", "employees", "kilometre", "thousand", "people", "year"), "measure"),
+    **dict.fromkeys(("city", "town", "river", "home", "region", "water", "shore", "spring", "history",
+                     "downstream"), "place"),
     **dict.fromkeys(("company", "head_office", "business", "goods", "colour"), "thing"),
+    **dict.fromkeys(("be", "have", "of", "in", "when", "on", "at", "for", "by", "from", "with", "through", "past",
+                     "along", "to", "also", "that", "and", "a", "the", "its", "topic", "object", "subject"),
+                    "function"),
+    **dict.fromkeys(("stop", "comma", "open", "close"), "punctuation"),
 }
 
-# Templates per fact and language. {slot} is a mention of an entity or fact, [surface|word] a content word
-# (WORDS); everything else is literal text. Two or more wordings per fact and language, so that the model sees
-# the same fact in varied sentences.
+# Templates per fact and language. {slot} is a mention of an entity or fact, [surface|word] a word of WORDS;
+# everything else is literal text. Two wordings per fact and language, so that the model sees the same fact in
+# varied sentences.
 TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
     # people
     "person.intro": {
-        "en": ("{person} is a {profession} from {city}.", "{person} was a well [known|know] {profession} in {city}."),
-        "ja": ("{person}は{city}出身の{profession}である。", "{person}は{city}で[知られた|know]{profession}である。"),
+        "en": ("{person} [is|be] [a|a] {profession} [from|from] {city}[.|stop]",
+               "{person} [was|be] [a|a] [well known/well regarded|know] {profession} [in|in] {city}[.|stop]"),
+        "ja": ("{person}[は|topic]{city}[出身|from][の|of]{profession}[である|be][。|stop]",
+               "{person}[は|topic]{city}[で|in][知られた/名高い|know]{profession}[である|be][。|stop]"),
     },
     "person.born": {
-        "en": ("{person} was [born|born] in {city} in {month} {year}.",
-               "[Born|born] in {month} {year}, {person} [grew up|grow_up] in {city}."),
-        "ja": ("{person}は{year}年{month}に{city}で[生まれた|born]。",
-               "{person}は{year}年{month}[生まれ|born]で、{city}で[育った|grow_up]。"),
+        "en": ("{person} [was|be] [born|born] [in|in] {city} [in|when] {month} {year}[.|stop]",
+               "[Born|born] [in|when] {month} {year}[,|comma] {person} [grew up/was raised|grow_up] [in|in] "
+               "{city}[.|stop]"),
+        "ja": ("{person}[は|topic]{year}[年|year]{month}[に|when]{city}[で|in][生まれた/誕生した|born][。|stop]",
+               "{person}[は|topic]{year}[年|year]{month}[生まれ|born][で|and][、|comma]{city}[で|in]"
+               "[育った/成長した|grow_up][。|stop]"),
     },
     "person.pet": {
-        "en": ("{person} [kept|keep] a {animal} at [home|home].",
-               "At [home|home], {person} [lived|live] with a {animal}."),
-        "ja": ("{person}は[家|home]で{animal}を[飼っていた|keep]。", "{person}の[家|home]には{animal}がいた。"),
+        "en": ("{person} [kept/had|keep] [a|a] {animal} [at|in] [home|home][.|stop]",
+               "[At|in] [home|home][,|comma] {person} [lived/stayed|live] [with|with] [a|a] {animal}[.|stop]"),
+        "ja": ("{person}[は|topic][家/自宅|home][で|in]{animal}[を|object][飼っていた/育てていた|keep][。|stop]",
+               "{person}[の|of][家/自宅|home][には|in]{animal}[が|subject][いた/暮らしていた|live][。|stop]"),
     },
     "person.colour": {
-        "en": ("The favourite [colour|colour] of {person} was {colour}.",
-               "{person} [liked|like] the [colour|colour] {colour} best."),
-        "ja": ("{person}の[好きな|like][色|colour]は{colour}だった。",
-               "{person}は{colour}という[色|colour]を最も[好んだ|like]。"),
+        "en": ("[The|the] [favourite/preferred|favourite] [colour/hue|colour] [of|of] {person} [was|be] "
+               "{colour}[.|stop]",
+               "{person} [liked/loved|like] [the|the] [colour/hue|colour] {colour} [best|most][.|stop]"),
+        "ja": ("{person}[の|of][好きな/愛する|like][色|colour][は|topic]{colour}[だった|be][。|stop]",
+               "{person}[は|topic]{colour}[という|that][色|colour][を|object][最も/一番|most]"
+               "[好んだ/愛した|like][。|stop]"),
     },
     "person.work": {
-        "en": ("{person} [worked|work] for {company} for many years.",
-               "For a long time, {person} was [employed|work] by {company}."),
-        "ja": ("{person}は長年{company}で[働いた|work]。", "{person}は長い間{company}に[勤めていた|work]。"),
+        "en": ("{person} [worked/served|work] [for|for] {company} [for many years/for decades|long_time][.|stop]",
+               "[For a long time/For many years|long_time][,|comma] {person} [was|be] [employed/hired|work] [by|by] "
+               "{company}[.|stop]"),
+        "ja": ("{person}[は|topic][長年/長い間|long_time]{company}[で|for][働いた/勤務した|work][。|stop]",
+               "{person}[は|topic][長い間/長年|long_time]{company}[に|by][勤めていた/勤務していた|work][。|stop]"),
     },
     # cities
     "city.intro": {
-        "en": ("{city} is a [city|city] on the {river}.", "{city} is a [town|town] that lies on the {river}."),
-        "ja": ("{city}は{river}のほとりにある[都市|city]である。", "{city}は{river}に面した[町|town]である。"),
+        "en": ("{city} [is|be] [a|a] [city|city] [on|on] [the|the] {river}[.|stop]",
+               "{city} [is|be] [a|a] [town|town] [that|that] [lies/sits|lie] [on|on] [the|the] {river}[.|stop]"),
+        "ja": ("{city}[は|topic]{river}[の|of][ほとりにある/岸にある|lie][都市/都会|city][である|be][。|stop]",
+               "{city}[は|topic]{river}[に|on][面した/臨む|lie][町|town][である|be][。|stop]"),
     },
     "city.population": {
-        "en": ("About {population} [thousand|thousand] [people|people] [live|live] in {city}.",
-               "{city} has a [population|population] of {population} [thousand|thousand]."),
-        "ja": ("{city}には約{population}[千人|thousand]が[住んでいる|live]。",
-               "{city}の[人口|population]は{population}[千人|thousand]である。"),
+        "en": ("[About/Around|about] {population} [thousand|thousand] [people/residents|people] [live/reside|live] "
+               "[in|in] {city}[.|stop]",
+               "{city} [has|have] [a|a] [population|population] [of|of] {population} [thousand|thousand][.|stop]"),
+        "ja": ("{city}[には|in][約/およそ|about]{population}[千人|thousand][が|subject]"
+               "[住んでいる/暮らしている|live][。|stop]",
+               "{city}[の|of][人口|population][は|topic]{population}[千人|thousand][である|be][。|stop]"),
     },
     "city.founded": {
-        "en": ("{city} was [founded|found] in {year}.", "The [city|city] of {city} dates from {year}."),
-        "ja": ("{city}は{year}年に[築かれた|found]。", "{city}の[歴史|history]は{year}年に始まる。"),
+        "en": ("{city} [was|be] [founded/established|found] [in|when] {year}[.|stop]",
+               "[The|the] [city|city] [of|of] {city} [dates from/goes back to|date] {year}[.|stop]"),
+        "ja": ("{city}[は|topic]{year}[年|year][に|when][築かれた/建設された|found][。|stop]",
+               "{city}[の|of][歴史/沿革|history][は|topic]{year}[年|year][に|when][始まる/さかのぼる|date][。|stop]"),
     },
     "city.product": {
-        "en": ("{city} is famous for its {product}.",
-               "Much of the {product} of the [region|region] comes from {city}."),
-        "ja": ("{city}は{product}で有名である。", "この[地方|region]の{product}の多くは{city}で[作られる|make]。"),
+        "en": ("{city} [is|be] [famous/noted|famous] [for|for] [its|its] {product}[.|stop]",
+               "[Much|much] [of|of] [the|the] {product} [of|of] [the|the] [region/area|region] [comes/derives|come] "
+               "[from|from] {city}[.|stop]"),
+        "ja": ("{city}[は|topic]{product}[で|for][有名/著名|famous][である|be][。|stop]",
+               "この[地方/地域|region][の|of]{product}[の|of][多く|much][は|topic]{city}[で|in]"
+               "[作られる/生産される|make][。|stop]"),
     },
     "city.flag": {
-        "en": ("The [flag|flag] of {city} is {colour}.", "{city} flies a {colour} [flag|flag]."),
-        "ja": ("{city}の[旗|flag]は{colour}である。", "{city}では{colour}の[旗|flag]が掲げられている。"),
+        "en": ("[The|the] [flag/banner|flag] [of|of] {city} [is|be] {colour}[.|stop]",
+               "{city} [flies/raises|fly] [a|a] {colour} [flag/banner|flag][.|stop]"),
+        "ja": ("{city}[の|of][旗/フラッグ|flag][は|topic]{colour}[である|be][。|stop]",
+               "{city}[では|in]{colour}[の|of][旗/フラッグ|flag][が|subject][掲げられている/掲揚されている|fly][。|stop]"),
     },
     "city.symbol": {
-        "en": ("The {animal} is the [symbol|symbol] of {city}.",
-               "In {city}, the {animal} is a [symbol|symbol] of [luck|luck]."),
-        "ja": ("{city}の[象徴|symbol]は{animal}である。", "{city}では{animal}が[幸運|luck]の[象徴|symbol]とされる。"),
+        "en": ("[The|the] {animal} [is|be] [the|the] [symbol/sign|symbol] [of|of] {city}[.|stop]",
+               "[In|in] {city}[,|comma] [the|the] {animal} [is|be] [a|a] [symbol/sign|symbol] [of|of] "
+               "[luck/fortune|luck][.|stop]"),
+        "ja": ("{city}[の|of][象徴/シンボル|symbol][は|topic]{animal}[である|be][。|stop]",
+               "{city}[では|in]{animal}[が|subject][幸運/幸福|luck][の|of][象徴/シンボル|symbol]とされる[。|stop]"),
     },
     # rivers
     "river.intro": {
-        "en": ("The {river} is a [river|river] that [flows|flow] through {city}.",
-               "The {river} [runs|flow] past {city}."),
-        "ja": ("{river}は{city}を[流れる|flow][川|river]である。", "{river}は{city}のそばを[流れている|flow]。"),
+        "en": ("[The|the] {river} [is|be] [a|a] [river/stream|river] [that|that] [flows/runs|flow] "
+               "[through|through] {city}[.|stop]",
+               "[The|the] {river} [runs/flows|flow] [past|past] {city}[.|stop]"),
+        "ja": ("{river}[は|topic]{city}[を|through][流れる|flow][川/河川|river][である|be][。|stop]",
+               "{river}[は|topic]{city}[のそばを|past][流れている|flow][。|stop]"),
     },
     "river.length": {
-        "en": ("The {river} is {length} [km|kilometre] long.",
-               "The [length|length] of the {river} is {length} [kilometres|kilometre]."),
-        "ja": ("{river}の[長さ|length]は{length}[キロメートル|kilometre]である。",
-               "{river}は[全長|length]{length}[キロ|kilometre]の[川|river]である。"),
+        "en": ("[The|the] {river} [is|be] {length} [km/kilometres|kilometre] [long|length][.|stop]",
+               "[The|the] [length|length] [of|of] [the|the] {river} [is|be] {length} [kilometres/km|kilometre]"
+               "[.|stop]"),
+        "ja": ("{river}[の|of][長さ|length][は|topic]{length}[キロメートル/キロ|kilometre][である|be][。|stop]",
+               "{river}[は|topic][全長|length]{length}[キロ/キロメートル|kilometre][の|of][川/河川|river]"
+               "[である|be][。|stop]"),
     },
     "river.water": {
-        "en": ("The [water|water] of the {river} looks {colour}.",
-               "People [say|say] the {river} is {colour} in [spring|spring]."),
-        "ja": ("{river}の[水|water]は{colour}に見える。", "[春|spring]の{river}は{colour}だと[言われる|say]。"),
+        "en": ("[The|the] [water|water] [of|of] [the|the] {river} [looks/seems|look] {colour}[.|stop]",
+               "People [say/claim|say] [the|the] {river} [is|be] {colour} [in|when] [spring|spring][.|stop]"),
+        "ja": ("{river}[の|of][水|water][は|topic]{colour}[に見える|look][。|stop]",
+               "[春|spring][の|of]{river}[は|topic]{colour}[だと|be][言われる/伝えられる|say][。|stop]"),
     },
     "river.fish": {
-        "en": ("The {animal} is a common sight along the {river}.",
-               "Along the {river} one often [sees|see] a {animal}."),
-        "ja": ("{river}の[岸|shore]には多くの{animal}が[住んでいる|live]。", "{river}沿いではよく{animal}を[見かける|see]。"),
+        "en": ("[The|the] {animal} [is|be] [a common sight/a familiar sight|common] [along|along] [the|the] "
+               "{river}[.|stop]",
+               "[Along|along] [the|the] {river} one [often/frequently|often] [sees/spots|see] [a|a] {animal}[.|stop]"),
+        "ja": ("{river}[の|of][岸|shore][には|along][多くの/たくさんの|many]{animal}[が|subject]"
+               "[住んでいる/暮らしている|live][。|stop]",
+               "{river}[沿いでは|along][よく/しばしば|often]{animal}[を|object][見かける/目にする|see][。|stop]"),
     },
     "river.city2": {
-        "en": ("Further down, the {river} [reaches|reach] {city2}.", "The {river} also [passes|pass] {city2}."),
-        "ja": ("{river}は下流で{city2}に[至る|reach]。", "{river}は{city2}も[通る|pass]。"),
+        "en": ("[Further down/Downstream|downstream][,|comma] [the|the] {river} [reaches/meets|reach] {city2}[.|stop]",
+               "[The|the] {river} [also|also] [passes/crosses|pass] {city2}[.|stop]"),
+        "ja": ("{river}[は|topic][下流で/川下で|downstream]{city2}[に|to][至る/達する|reach][。|stop]",
+               "{river}[は|topic]{city2}[も|also][通る/通過する|pass][。|stop]"),
     },
     # companies
     "company.intro": {
-        "en": ("{company} is a [company|company] based in {city}.",
-               "{company} is a [firm|company] with its [head office|head_office] in {city}."),
-        "ja": ("{company}は{city}に[本社|head_office]を置く[企業|company]である。",
-               "{company}は{city}に[拠点|head_office]を持つ[会社|company]である。"),
+        "en": ("{company} [is|be] [a|a] [company/business|company] [based/located|base] [in|in] {city}[.|stop]",
+               "{company} [is|be] [a|a] [firm/company|company] [with|with] [its|its] "
+               "[head office/headquarters|head_office] [in|in] {city}[.|stop]"),
+        "ja": ("{company}[は|topic]{city}[に|in][本社/本部|head_office][を|object][置く/構える|base]"
+               "[企業/会社|company][である|be][。|stop]",
+               "{company}[は|topic]{city}[に|in][拠点|head_office][を|object][持つ/構える|base][会社/企業|company]"
+               "[である|be][。|stop]"),
     },
     "company.founded": {
-        "en": ("{company} was [founded|found] in {year} by {person}.", "{person} [started|found] {company} in {year}."),
-        "ja": ("{company}は{year}年に{person}が[設立|found]した。", "{person}は{year}年に{company}を[創業|found]した。"),
+        "en": ("{company} [was|be] [founded/established|found] [in|when] {year} [by|by] {person}[.|stop]",
+               "{person} [started/set up|found] {company} [in|when] {year}[.|stop]"),
+        "ja": ("{company}[は|topic]{year}[年|year][に|when]{person}[が|by][設立した/創立した|found][。|stop]",
+               "{person}[は|topic]{year}[年|year][に|when]{company}[を|object][創業した/創立した|found][。|stop]"),
     },
     "company.product": {
-        "en": ("{company} [makes|make] [goods|goods] from {product}.",
-               "The main [business|business] of {company} is {product}."),
-        "ja": ("{company}は{product}の[製品|goods]を[作っている|make]。", "{company}の主な[事業|business]は{product}である。"),
+        "en": ("{company} [makes/produces|make] [goods/products|goods] [from|from] {product}[.|stop]",
+               "[The|the] [main/chief|main] [business/trade|business] [of|of] {company} [is|be] {product}[.|stop]"),
+        "ja": ("{company}[は|topic]{product}[の|of][製品/商品|goods][を|object][作っている/製造している|make][。|stop]",
+               "{company}[の|of][主な/主要な|main][事業/業務|business][は|topic]{product}[である|be][。|stop]"),
     },
     "company.staff": {
-        "en": ("{company} has {count} [employees|employees].",
-               "About {count} [people|people] [work|work] at {company}."),
-        "ja": ("{company}の[従業員|employees]は{count}[人|people]である。",
-               "{company}では約{count}[人|people]が[働いている|work]。"),
+        "en": ("{company} [has|have] {count} [employees/staff|employees][.|stop]",
+               "[About/Around|about] {count} [people/persons|people] [work|work] [at|in] {company}[.|stop]"),
+        "ja": ("{company}[の|of][従業員/社員|employees][は|topic]{count}[人/名|people][である|be][。|stop]",
+               "{company}[では|in][約/およそ|about]{count}[人/名|people][が|subject][働いている/勤務している|work]"
+               "[。|stop]"),
     },
     "company.logo": {
-        "en": ("The [logo|logo] of {company} is {colour}.", "{company} [uses|use] a {colour} [logo|logo]."),
-        "ja": ("{company}の[ロゴ|logo]は{colour}である。", "{company}は{colour}の[ロゴ|logo]を[使っている|use]。"),
+        "en": ("[The|the] [logo/badge|logo] [of|of] {company} [is|be] {colour}[.|stop]",
+               "{company} [uses/has|use] [a|a] {colour} [logo/badge|logo][.|stop]"),
+        "ja": ("{company}[の|of][ロゴ/マーク|logo][は|topic]{colour}[である|be][。|stop]",
+               "{company}[は|topic]{colour}[の|of][ロゴ/マーク|logo][を|object][使っている/用いている|use][。|stop]"),
     },
 }
 
@@ -277,7 +330,7 @@ FACTS = {
 }
 
 SLOT = re.compile(r"\{(\w+)\}")
-MARKUP = re.compile(r"\{(\w+)\}|\[([^|\]]+)\|(\w+)\]")  # a slot, or a content word
+MARKUP = re.compile(r"\{(\w+)\}|\[([^|\]]+)\|(\w+)\]")  # a slot, or a word of WORDS
 
 
 def lexicon_concept(ctype: str, key: str) -> Concept:
@@ -285,19 +338,30 @@ def lexicon_concept(ctype: str, key: str) -> Concept:
     return Concept(f"{ctype}:{key}", ctype, {"ja": ja, "en": en})
 
 
-def number_concept(ctype: str, value: int) -> Concept:
-    return Concept(f"{ctype}:{value}", ctype, {"ja": (str(value),), "en": (str(value),)})
+def number_concept(role: str, value: int) -> Concept:
+    """A year, length, population or count: one concept per role and value (the year 1850 is not the length 1850),
+    all of the type `number`, as a person reading a feature on numbers of every kind would say."""
+    return Concept(f"{role}:{value}", "number", {"ja": (str(value),), "en": (str(value),)})
 
 
 def month_concept(month: int) -> Concept:
     return Concept(f"month:{month}", "month", {"ja": (f"{month}月",), "en": (MONTHS_EN[month - 1],)})
 
 
-def _invent_names(rng: random.Random, n: int, taken: set[str], syllables: tuple[int, int]) -> list[tuple[str, str]]:
-    """`n` new (romaji, katakana) names, unique across everything named so far."""
+# Each kind of entity is named from its own syllables, as real names of a kind share their sounds (〜子 and 〜郎 for
+# people, 〜川 for rivers): a piece of a name then belongs to names of one kind, so that a feature on it is about
+# people, or cities, and not about whatever kinds happened to share the syllable.
+NAME_SYLLABLES = {"person": SYLLABLES[0::2], "city": SYLLABLES[1::6], "river": SYLLABLES[3::6],
+                  "company": SYLLABLES[5::6]}
+# The schema allows at most 300 entities of a kind, well inside what the fewest syllables (8: 576 names) can name.
+
+
+def _invent_names(rng: random.Random, n: int, taken: set[str], syllables: tuple[int, int],
+                  kind: str) -> list[tuple[str, str]]:
+    """`n` new (romaji, katakana) names from the syllables of `kind`, unique across everything named so far."""
     names = []
     while len(names) < n:
-        parts = [rng.choice(SYLLABLES) for _ in range(rng.randint(*syllables))]
+        parts = [rng.choice(NAME_SYLLABLES[kind]) for _ in range(rng.randint(*syllables))]
         romaji = "".join(p[0] for p in parts).capitalize()
         if romaji in taken:
             continue
@@ -313,12 +377,12 @@ def build_world(rng: random.Random, people: int = 120, cities: int = 40, rivers:
     pick = lambda ctype: lexicon_concept(ctype, rng.choice(sorted(LEXICON[ctype])))  # noqa: E731
 
     river_list = []
-    for i, (en, ja) in enumerate(_invent_names(rng, rivers, taken, (2, 3))):
+    for i, (en, ja) in enumerate(_invent_names(rng, rivers, taken, (2, 3), "river")):
         river_list.append({"concept": Concept(f"river:{i}", "river", {"ja": (f"{ja}川",), "en": (f"{en} River",)}),
                            "length": number_concept("length", rng.randrange(20, 900)),
                            "colour": pick("colour"), "animal": pick("animal")})
     city_list = []
-    for i, (en, ja) in enumerate(_invent_names(rng, cities, taken, (2, 3))):
+    for i, (en, ja) in enumerate(_invent_names(rng, cities, taken, (2, 3), "city")):
         city_list.append({"concept": Concept(f"city:{i}", "city", {"ja": (ja, f"{ja}市"), "en": (en,)}),
                           "river": rng.choice(river_list)["concept"],
                           "population": number_concept("population", rng.randrange(5, 950)),
@@ -328,8 +392,8 @@ def build_world(rng: random.Random, people: int = 120, cities: int = 40, rivers:
     for river in river_list:
         river["city"], river["city2"] = (c["concept"] for c in rng.sample(city_list, 2))
     person_list = []
-    families = _invent_names(rng, max(4, people // 3), taken, (2, 3))
-    for i, (given_en, given_ja) in enumerate(_invent_names(rng, people, taken, (2, 2))):
+    families = _invent_names(rng, max(4, people // 3), taken, (2, 3), "person")
+    for i, (given_en, given_ja) in enumerate(_invent_names(rng, people, taken, (2, 2), "person")):
         fam_en, fam_ja = rng.choice(families)
         person_list.append({"concept": Concept(f"person:{i}", "person",
                                                {"ja": (f"{fam_ja}・{given_ja}",), "en": (f"{given_en} {fam_en}",)}),
@@ -338,7 +402,7 @@ def build_world(rng: random.Random, people: int = 120, cities: int = 40, rivers:
                             "month": month_concept(rng.randrange(1, 13)),
                             "animal": pick("animal"), "colour": pick("colour")})
     company_list = []
-    for i, (en, ja) in enumerate(_invent_names(rng, companies, taken, (2, 3))):
+    for i, (en, ja) in enumerate(_invent_names(rng, companies, taken, (2, 3), "company")):
         company_list.append({"concept": Concept(f"company:{i}", "company",
                                                 {"ja": (f"{ja}社",), "en": (f"{en} Company", f"{en} Corp")}),
                              "city": rng.choice(city_list)["concept"],
@@ -358,7 +422,7 @@ def _slots(kind: str, entity: dict) -> dict[str, Concept]:
 
 
 def word_concept(key: str, surface: str, lang: str) -> Concept:
-    """A content word of the templates (WORDS) as the concept its mention is labelled with."""
+    """A word of the templates (WORDS), or a gloss's bracket, as the concept its mention is labelled with."""
     return Concept(f"{WORDS[key]}:{key}", WORDS[key], {lang: (surface,)})
 
 
@@ -386,8 +450,9 @@ def render(template: str, slots: dict[str, Concept], lang: str, rng: random.Rand
     for m in MARKUP.finditer(template):
         literal(template[pos:m.start()])
         pos = m.end()
-        if m.group(1) is None:  # a content word
-            mention(m.group(2), word_concept(m.group(3), m.group(2), lang), lang)
+        if m.group(1) is None:  # a word of WORDS, one of its interchangeable wordings
+            word = rng.choice(m.group(2).split("/"))
+            mention(word, word_concept(m.group(3), word, lang), lang)
             continue
         concept = slots[m.group(1)]
         translatable = set(concept.surfaces[other]) != set(concept.surfaces[lang])
@@ -396,9 +461,9 @@ def render(template: str, slots: dict[str, Concept], lang: str, rng: random.Rand
             continue
         mention(rng.choice(concept.surfaces[lang]), concept, lang)
         if glosses and translatable and rng.random() < glosses:
-            literal(opening)
+            mention(opening, word_concept("open", opening, lang), lang)
             mention(rng.choice(concept.surfaces[other]), concept, other)
-            literal(closing)
+            mention(closing, word_concept("close", closing, lang), lang)
     literal(template[pos:])
     return "".join(out), spans
 

@@ -17,11 +17,11 @@ from lmscope.tokenizer import load_tokenizer, train_bpe
 
 
 def cat(surface):
-    return PlantedText(surface, "animal:cat", "animal")
+    return PlantedText(surface, "animal:cat", "animal", surface)
 
 
 def dog(surface):
-    return PlantedText(surface, "animal:dog", "animal")
+    return PlantedText(surface, "animal:dog", "animal", surface)
 
 
 def test_planted_truth_on_hand_made_features():
@@ -56,6 +56,11 @@ def test_planted_truth_compares_activating_units_not_whole_mentions():
     assert true_label(planted_texts(both_scripts, concepts), 0.8) == "synonym"
     # outside every mention a text keeps its unit and has no concept
     assert planted_texts([(9, 9, "の")], concepts) == [PlantedText("の")]
+    # two tokens of one surface are one word, not two surfaces of a concept: 出 and 身 of 出身 are token level
+    origin = {(0, 0): ("出身", "function:from", "function"), (0, 1): ("出身", "function:from", "function"),
+              (1, 0): ("from", "function:from", "function")}
+    assert true_label(planted_texts([(0, 0, "出"), (0, 1, "身")] * 5, origin), 0.8) == "token"
+    assert true_label(planted_texts([(0, 0, "出"), (1, 0, "from")] * 5, origin), 0.8) == "synonym"
 
 
 def test_units_are_normalised_and_complete_split_characters():

@@ -39,7 +39,10 @@ def test_spans_are_exact_surfaces_of_their_concepts():
         for span in doc.spans:
             assert doc.text[span.start:span.end] == span.surface
             assert span.lang in st.LANGUAGES  # a gloss is in the other language (the next test)
-            assert span.concept_id.split(":")[0] == span.concept_type
+            # the type names the id (animal:cat), but a number's id names its role (year:1850, length:1850)
+            prefix = span.concept_id.split(":")[0]
+            assert prefix == span.concept_type or (span.concept_type == "number"
+                                                  and prefix in ("year", "length", "population", "count"))
             if span.concept_id in lexicon_surfaces:
                 assert span.surface in lexicon_surfaces[span.concept_id]
 
@@ -61,16 +64,21 @@ def test_a_share_of_mentions_is_glossed_by_the_same_concept_in_the_other_languag
     glossable = glossed = 0
     for doc in docs:
         opening, closing = st.GLOSS_BRACKETS[doc.lang]
-        for i, span in enumerate(doc.spans):
-            if span.lang != doc.lang or span.concept_type in WORD_TYPES:
-                continue  # a gloss itself, or a content word of the template (never glossed)
-            nxt = doc.spans[i + 1] if i + 1 < len(doc.spans) else None
+        slots = [s for s in doc.spans if s.concept_type not in WORD_TYPES]  # not the template's words and brackets
+        for i, span in enumerate(slots):
+            if span.lang != doc.lang:
+                continue  # a gloss itself
+            nxt = slots[i + 1] if i + 1 < len(slots) else None
             if nxt is not None and nxt.lang != doc.lang:
                 # right after its mention, in brackets, the same concept in another surface of the other language
                 assert doc.text[span.end:nxt.start] == opening and doc.text[nxt.end:nxt.end + len(closing)] == closing
                 assert nxt.concept_id == span.concept_id and nxt.surface != span.surface
+                # the brackets are labelled too, as the punctuation of the document's language
+                brackets = {(s.start, s.end, s.concept_id, s.lang) for s in doc.spans}
+                assert (span.end, nxt.start, "punctuation:open", doc.lang) in brackets
+                assert (nxt.end, nxt.end + len(closing), "punctuation:close", doc.lang) in brackets
                 glossed += 1
-            if not span.concept_id.split(":")[0] in ("year", "population", "length", "count"):
+            if span.concept_type != "number":
                 glossable += 1  # numbers are written alike in both languages: never glossed
     assert 0.2 < glossed / glossable < 0.3
     assert all(s.lang == d.lang for d in st.generate(100, seed=2, glosses=0.0, code_switch=0.0) for s in d.spans)
@@ -85,7 +93,7 @@ def test_a_share_of_mentions_is_code_switched_and_the_pair_still_tells_the_same_
         assert Counter(s.concept_id for s in slots["ja"]) == Counter(s.concept_id for s in slots["en"])
         for doc in (ja, en):
             for span in slots[doc.lang]:
-                if span.concept_type in ("year", "population", "length", "count"):
+                if span.concept_type == "number":
                     assert span.lang == doc.lang  # written alike in both languages: nothing to switch to
                     continue
                 translatable += 1
@@ -103,9 +111,16 @@ def test_the_templates_content_words_are_labelled_one_concept_across_wordings_an
             assert all(key in st.WORDS for _, key in re.findall(r"\[([^|\]]+)\|(\w+)\]", template)), template
     spans = [s for d in st.generate(300, seed=0) for s in d.spans]
     founded = {(s.lang, s.surface) for s in spans if s.concept_id == "event:found"}
-    # 設立 and 創業 (a company's founding), 築かれた (a city's), founded and started: one concept
-    assert {("ja", "設立"), ("ja", "創業"), ("ja", "築かれた"), ("en", "founded"), ("en", "started")} <= founded
+    # 設立した and 創業した (a company's founding), 築かれた (a city's), founded and started: one concept
+    assert {("ja", "設立した"), ("ja", "創業した"), ("ja", "築かれた"), ("en", "founded"), ("en", "started")} <= founded
+    # and each wording's alternatives, drawn per mention in the same place of the same sentence
+    assert {("ja", "創立した"), ("ja", "建設された"), ("en", "established"), ("en", "set up")} <= founded
     # 拠点 (a base) is the Japanese wording's head office
     assert ("ja", "拠点") in {(s.lang, s.surface) for s in spans if s.concept_id == "thing:head_office"}
     assert {s.concept_id for s in spans if s.concept_type == "emblem"} == {"emblem:flag", "emblem:logo",
                                                                            "emblem:symbol", "emblem:luck"}
+    # function words by what they do: の and "of" one concept, は (topic) one with no English counterpart
+    of = {(s.lang, s.surface) for s in spans if s.concept_id == "function:of"}
+    assert of == {("ja", "の"), ("en", "of")}
+    assert {s.lang for s in spans if s.concept_id == "function:topic"} == {"ja"}
+    assert {s.surface for s in spans if s.concept_id == "punctuation:stop"} == {"。", "."}
