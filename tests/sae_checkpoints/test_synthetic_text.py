@@ -124,3 +124,21 @@ def test_the_templates_content_words_are_labelled_one_concept_across_wordings_an
     assert of == {("ja", "の"), ("en", "of")}
     assert {s.lang for s in spans if s.concept_id == "function:topic"} == {"ja"}
     assert {s.surface for s in spans if s.concept_id == "punctuation:stop"} == {"。", "."}
+
+
+def test_each_kind_of_entity_is_named_from_its_own_syllables():
+    world = st.build_world(__import__("random").Random(0))
+    inventories = {kind: {ja for _, ja in syllables} for kind, syllables in st.NAME_SYLLABLES.items()}
+    kinds = list(inventories)
+    assert all(not inventories[a] & inventories[b] for a in kinds for b in kinds if a < b)  # no syllable shared
+
+    def katakana(name: str) -> set[str]:
+        # strip what is not the invented name: 市, 川, 社 and the ・ between family and given name
+        return set(name.replace("市", "").replace("川", "").replace("社", "").replace("・", ""))
+
+    for kind, entities in (("person", world.people), ("city", world.cities), ("river", world.rivers),
+                           ("company", world.companies)):
+        others = set().union(*(inventories[k] for k in kinds if k != kind))
+        for entity in entities:
+            for surface in entity["concept"].surfaces["ja"]:
+                assert not katakana(surface) & others, (kind, surface)
