@@ -24,7 +24,7 @@ import polars as pl
 import yaml
 import zarr
 
-from lmscope.sae_checkpoints.granularity import feature_texts, planted_texts, true_label
+from lmscope.sae_checkpoints.granularity import feature_texts, planted_concepts, planted_texts, true_label
 from lmscope.sae_checkpoints.highlight import window_pieces
 from lmscope.tokenizer import load_tokenizer
 
@@ -48,9 +48,7 @@ def truth_of_live_features(features: Path, corpus: Path, min_texts: int, truth_s
     pieces = window_pieces(load_tokenizer({"path": str(corpus / "tokenizer")}),
                            zarr.open_array(str(corpus / "tokens.zarr"), mode="r"), docs)
     texts = feature_texts(contexts, live, pieces)
-    planted = {(d, p): (s, c, t) for d, p, s, c, t in pl.read_parquet(corpus / "concepts.parquet")
-               .filter(pl.col("doc_id").is_in(pl.Series(docs).implode()))
-               .select("doc_id", "position", "surface", "concept_id", "concept_type").iter_rows()}
+    planted = planted_concepts(corpus / "concepts.parquet", docs)
     return [true_label(planted_texts(texts[f], planted), truth_share) for f in live]
 
 

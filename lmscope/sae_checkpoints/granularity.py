@@ -193,6 +193,15 @@ def feature_texts(contexts, features: list[int], pieces: dict[int, list[str]]) -
     return out
 
 
+def planted_concepts(concepts, docs) -> dict[tuple[int, int], tuple[str, str, str]]:
+    """{(doc_id, position): (surface, concept_id, concept_type)} of concepts.parquet for the documents `docs`
+    only, streamed: the labels `planted_texts` looks texts up in."""
+    return {(d, p): (s, c, t) for d, p, s, c, t in pl.scan_parquet(concepts)
+            .filter(pl.col("doc_id").is_in(pl.Series(docs).implode()))
+            .select("doc_id", "position", "surface", "concept_id", "concept_type").collect(engine="streaming")
+            .iter_rows()}
+
+
 def planted_texts(texts: list[tuple], concepts: dict[tuple[int, int], tuple[str, str, str]]) -> list[PlantedText]:
     """Each text's unit with the concept of the mention covering its activating token ({(doc_id, position):
     (surface, concept_id, concept_type)}), or with none."""

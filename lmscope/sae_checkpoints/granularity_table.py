@@ -10,7 +10,8 @@ import zarr
 
 from lmscope.atomic import atomic_path
 from lmscope.sae_checkpoints.figures import granularity_accuracy
-from lmscope.sae_checkpoints.granularity import accuracy, agreement, classify, feature_texts, planted_texts, true_label
+from lmscope.sae_checkpoints.granularity import (accuracy, agreement, classify, feature_texts, planted_concepts,
+                                                  planted_texts, true_label)
 from lmscope.sae_checkpoints.highlight import window_pieces
 from lmscope.sae_checkpoints.labelling import read_sheet
 from lmscope.sae_checkpoints.token_vectors import TokenVectors
@@ -31,9 +32,7 @@ def run(*, sheet, contexts, tokens, concepts, vectors, granularity, token_share:
     texts = feature_texts(contexts, sampled, pieces)
     # only a corpus with planted labels (the synthetic one) has any; the count is in the file's footer
     has_truth = pl.scan_parquet(concepts).select(pl.len()).collect().item() > 0
-    planted = {(d, p): (s, c, t) for d, p, s, c, t in pl.scan_parquet(concepts).filter(pl.col("doc_id").is_in(docs))
-               .select("doc_id", "position", "surface", "concept_id", "concept_type").collect(engine="streaming")
-               .iter_rows()}
+    planted = planted_concepts(concepts, docs)
     labels_of_people = read_sheet(people, sampled) if people else {}
     unit_vectors = TokenVectors(pl.read_parquet(vectors), seed=seed, source=str(vectors))
     rows = []

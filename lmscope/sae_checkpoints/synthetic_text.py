@@ -2,8 +2,9 @@
 
 Why: the paper studies Wikipedia in both languages; offline we need text with the same shape — articles about
 people, cities, rivers and companies, the same facts told in both languages with varied wording — and, unlike
-Wikipedia, the truth about every mention. Each mention of an entity or a common noun is a span labelled with its
-concept (id, type, language, surface form), so later stages can check features against planted truth:
+Wikipedia, the truth about every mention. Each mention of an entity, a common noun, a number and every other word
+of the templates (function words and punctuation by what they do) is a span labelled with its concept (id, type,
+language, surface form), so later stages can check features against planted truth:
 the same surface (token level), the same concept id in other surfaces (synonym, e.g. 猫 / ネコ / cat) and the
 same concept type with other ids (semantic commonality, e.g. cat / dog).
 
@@ -429,7 +430,7 @@ def word_concept(key: str, surface: str, lang: str) -> Concept:
 def render(template: str, slots: dict[str, Concept], lang: str, rng: random.Random, offset: int,
            glosses: float = 0.0, code_switch: float = 0.0) -> tuple[str, list[Span]]:
     """Fill a template; each slot's mention takes one of its concept's surfaces at random and yields a Span, as
-    does each content word. A slot's mention whose concept is written differently in the other language is, with
+    does each word of WORDS (one of its wordings at random) and each gloss's bracket. A slot's mention whose concept is written differently in the other language is, with
     probability `code_switch`, written in the other language instead; else, with probability `glosses`, followed
     by one of the other language's surfaces in brackets, a Span of the other language (the module docstring)."""
     other = LANGUAGES[1 - LANGUAGES.index(lang)]
