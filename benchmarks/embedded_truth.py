@@ -7,8 +7,16 @@ classifier's precision and recall per label (granularity_accuracy.csv), the SAE'
 joined with granularity.parquet), the activations' effective rank: the participation ratio (sum of the
 covariance's eigenvalues squared over the sum of their squares) and the number of directions holding 90% of the
 variance, on up to `--rows` training rows, and planted truth over every live feature with at least `min_texts`
-texts, not only the sampled 100 (the sample's counts move by a few features from one draw to the next). Each is
-printed as a markdown table.
+texts, not only the sampled 100 (the sample's counts move by a few features from one draw to the next), with how
+many of their synonyms are across languages (the concept's texts hold mentions in both). Each is printed as a
+markdown table.
+
+Then, at the final checkpoint, why cross-lingual synonyms are rare: how well the model aligns translations (each
+common noun and month with a one-unit surface in both languages: the rank of its translation among the other
+language's units by the cosine of their mean activations, token_vectors.parquet, after each language's mean is
+removed) and whether any SAE feature is specific to one concept in both languages (for each common noun, month and
+entity, the feature with the largest smaller-of-two mean activation over the concept's Japanese and English
+mentions on the test split, and how much more it fires on that concept than on the other concepts of its type).
 
     python benchmarks/embedded_truth.py --results results
 """
@@ -17,15 +25,20 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+import torch
 import yaml
 import zarr
 
-from lmscope.sae_checkpoints.granularity import feature_texts, planted_concepts, planted_texts, true_label
+from lmscope.sae_checkpoints.granularity import (feature_texts, normalize, planted_concepts, planted_texts,
+                                                  true_label)
 from lmscope.sae_checkpoints.highlight import window_pieces
+from lmscope.sae_checkpoints.sae import TopKSAE
+from lmscope.sae_checkpoints.synthetic_text import LEXICON, MONTHS_EN
 from lmscope.tokenizer import load_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,8 +52,10 @@ def effective_rank(store: Path, rows: int) -> tuple[float, int]:
     return float(eig.sum() ** 2 / (eig ** 2).sum()), int(np.searchsorted(np.cumsum(eig) / eig.sum(), 0.9) + 1)
 
 
-def truth_of_live_features(features: Path, corpus: Path, min_texts: int, truth_share: float) -> list[str]:
-    """Planted truth of every feature with at least `min_texts` texts, as granularity_table labels the sampled."""
+def truth_of_live_features(features: Path, corpus: Path, min_texts: int,
+                            truth_share: float) -> tuple[list[str], int]:
+    """Planted truth of every feature with at least `min_texts` texts, as granularity_table labels the sampled, and
+    how many of the synonyms are across languages (their concept's texts are mentions in both)."""
     contexts = pl.read_parquet(features / "contexts.parquet", columns=["feature", "rank", "doc_id", "position"])
     counts = contexts.group_by("feature").len()
     live = sorted(counts.filter(pl.col("len") >= min_texts)["feature"].to_list())
@@ -49,7 +64,85 @@ def truth_of_live_features(features: Path, corpus: Path, min_texts: int, truth_s
                            zarr.open_array(str(corpus / "tokens.zarr"), mode="r"), docs)
     texts = feature_texts(contexts, live, pieces)
     planted = planted_concepts(corpus / "concepts.parquet", docs)
-    return [true_label(planted_texts(texts[f], planted), truth_share) for f in live]
+    mention_lang = {(d, p): lang for d, p, lang in pl.scan_parquet(corpus / "concepts.parquet")
+                    .filter(pl.col("doc_id").is_in(pl.Series(docs).implode()))
+                    .select("doc_id", "position", "lang").collect().iter_rows()}
+    labels, across = [], 0
+    for f in live:
+        found = planted_texts(texts[f], planted)
+        labels.append(true_label(found, truth_share))
+        if labels[-1] == "synonym":
+            concept = Counter(t.concept_id for t in found if t.concept_id).most_common(1)[0][0]
+            across += len({mention_lang[d, p] for (d, p, _), t in zip(texts[f], found) if t.concept_id == concept}) > 1
+    return labels, across
+
+
+def translation_alignment(token_vectors: Path, min_count: int = 5) -> str:
+    """The rank of each translation among the other language's units (median, and the share in the top 5), and
+    the mean cosine of translations against random pairs, after each language's mean vector is removed."""
+    table = pl.read_parquet(token_vectors).filter(pl.col("count") >= min_count)
+    units, vectors = {}, {}
+    for lang in ("ja", "en"):
+        rows = table.filter(pl.col("lang") == lang)
+        units[lang] = {u: i for i, u in enumerate(rows["unit"].to_list())}
+        v = np.stack(rows["vector"].to_list()).astype(np.float64)
+        v -= v.mean(0)
+        vectors[lang] = v / np.linalg.norm(v, axis=1, keepdims=True)
+    pairs = [(normalize(ja), normalize(en)) for nouns in LEXICON.values() for jas, ens in nouns.values()
+             for ja in jas for en in ens] + [(f"{m}月", normalize(MONTHS_EN[m - 1])) for m in range(1, 13)]
+    ranks, cosines = [], []
+    for ja, en in pairs:
+        if ja in units["ja"] and en in units["en"]:
+            similar = vectors["en"] @ vectors["ja"][units["ja"][ja]]
+            ranks.append(int((similar > similar[units["en"][en]]).sum()) + 1)
+            cosines.append(similar[units["en"][en]])
+    rng = np.random.default_rng(0)
+    random = (vectors["en"][rng.integers(len(units["en"]), size=2000)]
+              * vectors["ja"][rng.integers(len(units["ja"]), size=2000)]).sum(1)
+    return (f"translations ({len(ranks)} pairs of units): median rank {np.median(ranks):.0f} of {len(units['en'])} "
+            f"English units, {np.mean(np.array(ranks) <= 5):.0%} in the top 5; cosine {np.mean(cosines):.2f} "
+            f"(random pairs {random.mean():.2f})")
+
+
+def concept_specific_features(results: Path, model: str, corpus: str, ckpt: str, mentions: int = 300) -> str:
+    """Per concept type: the median, over its concepts, of the share of the feature most shared by the concept's
+    Japanese and English mentions that falls on the concept (its mean activation there over the sum of its means
+    on every concept of the type: 1/n when it fires on the type's n concepts alike, 1 when on this one only), and
+    how many concepts have such a feature with a share of at least a half that fires on both languages' mentions at
+    least half as strongly as the strongest feature of each."""
+    store = zarr.open_array(str(results / "activations" / model / ckpt / "test.zarr"), mode="r")
+    offset, width = store.attrs["doc_id_offset"], store.attrs["tokens_per_doc"]
+    sae = TopKSAE.load(results / "sae" / model / ckpt)
+    types = ["colour", "animal", "substance", "crop", "profession", "month", "person", "city", "river", "company"]
+    concepts = (pl.scan_parquet(results / "corpus" / corpus / "concepts.parquet")
+                .filter(pl.col("doc_id").is_between(offset, offset + store.shape[0] // width - 1)
+                        & (pl.col("position") < width) & pl.col("concept_type").is_in(types)).collect())
+    cells = []
+    for ctype in types:
+        means = {}
+        for (cid,), rows in concepts.filter(pl.col("concept_type") == ctype).group_by(["concept_id"]):
+            by_lang = []
+            for lang in ("ja", "en"):
+                of_lang = rows.filter(pl.col("lang") == lang)
+                if len(of_lang) < 10:
+                    break
+                of_lang = of_lang.sample(min(len(of_lang), mentions), seed=0)
+                index = np.sort(((of_lang["doc_id"] - offset) * width + of_lang["position"]).to_numpy())
+                x = torch.tensor(np.asarray(store.get_orthogonal_selection((index, slice(None))), np.float32))
+                with torch.no_grad():
+                    by_lang.append(sae.dense_latents(x).mean(0).numpy())
+            if len(by_lang) == 2:
+                means[cid] = by_lang
+        shares, strong = [], 0
+        for cid, (ja, en) in means.items():
+            feature = int(np.argmax(np.minimum(ja, en)))
+            total = sum(a[feature] + b[feature] for a, b in means.values())
+            shares.append((ja[feature] + en[feature]) / total if total > 0 else 0.0)
+            strong += bool(shares[-1] >= 0.5 and ja[feature] >= ja.max() / 2 and en[feature] >= en.max() / 2)
+        if shares:
+            cells.append(f"{ctype} {np.median(shares):.2f} of 1/{len(shares)} ({strong})")
+    return ("the feature most shared by a concept's two languages: its share on the concept, median over the type "
+            "(concepts with a specific shared feature): " + ", ".join(cells))
 
 
 def share(value) -> str:
@@ -84,8 +177,9 @@ def tables(results: Path, model: str, corpus: str, rows: int, min_texts: int, tr
                   .join(pl.read_parquet(features / "language.parquet").select("feature", "tendency"), on="feature"))
         of_mixed = joined.filter(pl.col("tendency") == "mixed")["truth"].to_list()
         mixed.append(f"{len(of_mixed)}: " + "/".join(str(of_mixed.count(lb)) for lb in LABELS))
-        every = truth_of_live_features(features, results / "corpus" / corpus, min_texts, truth_share)
-        live.append(f"{len(every)}: " + " / ".join(f"{every.count(lb) / len(every):.0%}" for lb in LABELS))
+        every, across = truth_of_live_features(features, results / "corpus" / corpus, min_texts, truth_share)
+        live.append(f"{len(every)}: " + " / ".join(f"{every.count(lb) / len(every):.0%}" for lb in LABELS)
+                    + f" ({across} of {every.count('synonym')} synonyms across languages)")
     out += line("dead latents (test split)", dead)
     out += line("effective rank: participation ratio / directions for 90%", rank)
     out += line("language: ja / en / mixed", [f"{fig4[r['checkpoint']]['share_ja']:.0%} / "
@@ -93,6 +187,9 @@ def tables(results: Path, model: str, corpus: str, rows: int, min_texts: int, tr
                                              f"{fig4[r['checkpoint']]['share_mixed']:.0%}" for r in accuracy])
     out += line("sampled mixed features: n: truth " + " / ".join(LABELS), mixed)
     out += line("all live features: n: truth " + " / ".join(LABELS), live)
+    final = accuracy[-1]["checkpoint"]
+    out += "\n" + final + ": " + translation_alignment(results / "features" / model / "token_vectors.parquet")
+    out += "\n" + final + ": " + concept_specific_features(results, model, corpus, final) + "\n"
     return out
 
 
