@@ -92,7 +92,7 @@ def test_an_sae_per_checkpoint_in_saelens_layout_and_fig2(built):
     for step in (10, 30):
         d = built / "results" / "sae" / "micromodel" / f"step-{step}"
         cfg = json.loads((d / "cfg.json").read_text())
-        assert cfg["architecture"] == "topk" and (cfg["d_in"], cfg["d_sae"], cfg["k"]) == (32, 64, 4)
+        assert cfg["architecture"] == "topk" and (cfg["d_in"], cfg["d_sae"], cfg["k"]) == (32, 256, 4)
         assert cfg["metadata"]["checkpoint"] == f"step-{step}" and cfg["metadata"]["layer"] == 1
         metrics = json.loads((d / "metrics.json").read_text())
         assert metrics["best_lr"] in (3e-3, 1e-2)
@@ -155,12 +155,13 @@ def test_text_selection_on_the_micro_workflows_sae_equals_brute_force(built, sel
 
 
 def test_contexts_language_tendency_and_fig4(built):
+    latents = {3: 64, 10: 256, 30: 256}  # step-3's SAE is loaded (64 latents), the others n/d 8 of d 32
     for step in (3, 10, 30):
         d = built / "results" / "features" / "micromodel" / f"step-{step}"
         contexts = pl.read_parquet(d / "contexts.parquet")
         stats = pl.read_parquet(d / "features.parquet")
         table = pl.read_parquet(d / "language.parquet")
-        assert len(stats) == len(table) == 64
+        assert len(stats) == len(table) == latents[step]
         assert contexts.group_by("feature").len()["len"].max() <= 10
         assert (contexts["activations"].list.len() == 32).all()
         assert set(table["tendency"]) <= {"ja", "en", "mixed", "dead"}
@@ -169,7 +170,7 @@ def test_contexts_language_tendency_and_fig4(built):
     assert fig4["checkpoint"].to_list() == ["step-3", "step-10", "step-30"]
     shares = fig4.select(pl.sum_horizontal("share_ja", "share_en", "share_mixed"))
     assert all(abs(s - 1) < 1e-9 for s in shares.to_series())
-    assert (fig4["ja"] + fig4["en"] + fig4["mixed"] + fig4["dead"] == 64).all()
+    assert (fig4["ja"] + fig4["en"] + fig4["mixed"] + fig4["dead"]).to_list() == list(latents.values())
     assert (built / "results" / "figures" / "fig4.pdf").read_bytes().startswith(b"%PDF")
 
 
@@ -260,7 +261,7 @@ def test_every_sae_spliced_into_its_model(built):
         assert 0 <= metrics["dead_fraction"] <= 1 and 0 <= metrics["dense_fraction"] <= 1
         performance = core["eval_result_metrics"]["model_performance_preservation"]
         assert performance["ce_loss_score"] == metrics["ce_loss_score"]
-        assert core["sae_lens_id"] == ckpt and core["sae_cfg_dict"]["d_sae"] == 64
+        assert core["sae_lens_id"] == ckpt and core["sae_cfg_dict"]["d_sae"] == (64 if ckpt == "step-3" else 256)
     loaded = json.loads((results / "quality" / "step-3" / "core.json").read_text())
     assert loaded["sae_cfg_dict"]["normalize_activations"] == "constant_norm_rescale"  # micro.yaml's released SAE
 
@@ -301,6 +302,36 @@ def test_granularity_sheets_classifier_accuracy_and_fig5(built):
         assert row["accuracy"] > row["majority_accuracy"]
     assert (figures / "fig5.pdf").read_bytes().startswith(b"%PDF")
     assert (figures / "granularity_accuracy.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_planted_truth_holds_all_four_granularities_at_the_final_checkpoint(built):
+    """Issue 20: fig5's four classes are each measured against truth, so the final checkpoint's sampled features
+    must hold every one of them by planted truth — each label checked here against the texts themselves: the
+    activating token's mention in concepts.parquet, counted by hand."""
+    from collections import Counter
+
+    from lmscope.sae_checkpoints.granularity import LABELS, normalize
+
+    results = built / "results"
+    table = pl.read_parquet(results / "features" / "micromodel" / "step-30" / "granularity.parquet")
+    assert set(table["truth"]) == set(LABELS)
+    contexts = pl.read_parquet(results / "features" / "micromodel" / "step-30" / "contexts.parquet")
+    mentions = {(d, p): (c, t, s) for d, p, c, t, s in pl.read_parquet(results / "corpus" / "micro" / "concepts.parquet")
+                .select("doc_id", "position", "concept_id", "concept_type", "surface").iter_rows()}
+    for label in LABELS:
+        feature = table.filter(pl.col("truth") == label)["feature"][0]
+        texts = contexts.filter(pl.col("feature") == feature).select("doc_id", "position").rows()
+        found = [mentions.get(text, (None, None, None)) for text in texts]
+        concept, n_concept = Counter(c for c, _, _ in found).most_common(1)[0]
+        ctype, n_type = Counter(t for _, t, _ in found).most_common(1)[0]
+        if label == "synonym":  # one concept in 80% of the texts, written in two or more surfaces
+            assert concept is not None and n_concept >= 0.8 * len(texts)
+            assert len({normalize(s) for c, _, s in found if c == concept}) >= 2
+        elif label == "semantic":  # one type in 80%, two or more concepts of it
+            assert ctype is not None and n_type >= 0.8 * len(texts)
+            assert len({c for c, t, _ in found if t == ctype}) >= 2
+        elif label == "unrelated":  # no concept type holds 80% of the texts with two concepts of it
+            assert n_type < 0.8 * len(texts) or len({c for c, t, _ in found if t == ctype}) < 2
 
 
 def test_a_filled_sheet_replaces_the_classifier_and_is_scored(built, tmp_path, micro_config, write_config):
