@@ -165,7 +165,7 @@ def tables(results: Path, model: str, corpus: str, rows: int, min_texts: int, tr
         out += line(f"{label}: precision / recall",
                     [f"{share(r[f'precision_{label}'])} / {share(r[f'recall_{label}'])}" for r in accuracy])
     out += line("accuracy (majority class)", [f"{r['accuracy']:.2f} ({r['majority_accuracy']:.2f})" for r in accuracy])
-    dead, rank, mixed, live = [], [], [], []
+    dead, rank, mixed, live, crossing = [], [], [], [], []
     for r in accuracy:
         ckpt = r["checkpoint"]
         metrics = json.loads((results / "sae" / model / ckpt / "metrics.json").read_text())
@@ -178,8 +178,8 @@ def tables(results: Path, model: str, corpus: str, rows: int, min_texts: int, tr
         of_mixed = joined.filter(pl.col("tendency") == "mixed")["truth"].to_list()
         mixed.append(f"{len(of_mixed)}: " + "/".join(str(of_mixed.count(lb)) for lb in LABELS))
         every, across = truth_of_live_features(features, results / "corpus" / corpus, min_texts, truth_share)
-        live.append(f"{len(every)}: " + " / ".join(f"{every.count(lb) / len(every):.0%}" for lb in LABELS)
-                    + f" ({across} of {every.count('synonym')} synonyms across languages)")
+        live.append(f"{len(every)}: " + " / ".join(f"{100 * every.count(lb) / len(every):.0f}" for lb in LABELS) + "%")
+        crossing.append(f"{across} of {every.count('synonym')}")
     out += line("dead latents (test split)", dead)
     out += line("effective rank: participation ratio / directions for 90%", rank)
     out += line("language: ja / en / mixed", [f"{fig4[r['checkpoint']]['share_ja']:.0%} / "
@@ -187,6 +187,7 @@ def tables(results: Path, model: str, corpus: str, rows: int, min_texts: int, tr
                                              f"{fig4[r['checkpoint']]['share_mixed']:.0%}" for r in accuracy])
     out += line("sampled mixed features: n: truth " + " / ".join(LABELS), mixed)
     out += line("all live features: n: truth " + " / ".join(LABELS), live)
+    out += line("of the all-live synonyms, across languages", crossing)
     final = accuracy[-1]["checkpoint"]
     out += "\n" + final + ": " + translation_alignment(results / "features" / model / "token_vectors.parquet")
     out += "\n" + final + ": " + concept_specific_features(results, model, corpus, final) + "\n"
