@@ -16,7 +16,7 @@ common noun and month with a one-unit surface in both languages: the rank of its
 language's units by the cosine of their mean activations, token_vectors.parquet, after each language's mean is
 removed) and whether any SAE feature is specific to one concept in both languages (for each common noun, month and
 entity, the feature with the largest smaller-of-two mean activation over the concept's Japanese and English
-mentions on the test split, and how much more it fires on that concept than on the other concepts of its type).
+mentions on the test split, and what share of its activation over the type's concepts falls on that concept).
 
     python benchmarks/embedded_truth.py --results results
 """
@@ -38,7 +38,7 @@ from lmscope.sae_checkpoints.granularity import (feature_texts, normalize, plant
                                                   true_label)
 from lmscope.sae_checkpoints.highlight import window_pieces
 from lmscope.sae_checkpoints.sae import TopKSAE
-from lmscope.sae_checkpoints.synthetic_text import LEXICON, MONTHS_EN
+from lmscope.sae_checkpoints.synthetic_text import FACTS, LEXICON, MONTHS_EN
 from lmscope.tokenizer import load_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -113,7 +113,7 @@ def concept_specific_features(results: Path, model: str, corpus: str, ckpt: str,
     store = zarr.open_array(str(results / "activations" / model / ckpt / "test.zarr"), mode="r")
     offset, width = store.attrs["doc_id_offset"], store.attrs["tokens_per_doc"]
     sae = TopKSAE.load(results / "sae" / model / ckpt)
-    types = ["colour", "animal", "substance", "crop", "profession", "month", "person", "city", "river", "company"]
+    types = [*LEXICON, "month", *FACTS]  # common nouns, months, and the kinds of entity
     concepts = (pl.scan_parquet(results / "corpus" / corpus / "concepts.parquet")
                 .filter(pl.col("doc_id").is_between(offset, offset + store.shape[0] // width - 1)
                         & (pl.col("position") < width) & pl.col("concept_type").is_in(types)).collect())
