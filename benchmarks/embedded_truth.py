@@ -203,7 +203,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=50_000)
     args = parser.parse_args()
     granularity = config["granularity"]
-    print(tables(args.results, args.model, args.corpus, args.rows, granularity["min_texts"], granularity["truth_share"]))
+    print(tables(args.results, args.model, args.corpus, args.rows, granularity["min_texts"],
+                 granularity["truth_share"]))
 
 
 if __name__ == "__main__":

@@ -430,9 +430,10 @@ def word_concept(key: str, surface: str, lang: str) -> Concept:
 def render(template: str, slots: dict[str, Concept], lang: str, rng: random.Random, offset: int,
            glosses: float = 0.0, code_switch: float = 0.0) -> tuple[str, list[Span]]:
     """Fill a template; each slot's mention takes one of its concept's surfaces at random and yields a Span, as
-    does each word of WORDS (one of its wordings at random) and each gloss's bracket. A slot's mention whose concept is written differently in the other language is, with
-    probability `code_switch`, written in the other language instead; else, with probability `glosses`, followed
-    by one of the other language's surfaces in brackets, a Span of the other language (the module docstring)."""
+    does each word of WORDS (one of its wordings at random) and each gloss's bracket. A slot's mention whose
+    concept is written differently in the other language is, with probability `code_switch`, written in the other
+    language instead; else, with probability `glosses`, followed by one of the other language's surfaces in
+    brackets, a Span of the other language (the module docstring)."""
     other = LANGUAGES[1 - LANGUAGES.index(lang)]
     opening, closing = GLOSS_BRACKETS[lang]
     out, spans = [], []

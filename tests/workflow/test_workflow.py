@@ -316,15 +316,22 @@ def test_planted_truth_holds_all_four_granularities_at_the_final_checkpoint(buil
     table = pl.read_parquet(results / "features" / "micromodel" / "step-30" / "granularity.parquet")
     assert set(table["truth"]) == set(LABELS)
     contexts = pl.read_parquet(results / "features" / "micromodel" / "step-30" / "contexts.parquet")
-    mentions = {(d, p): (c, t, s) for d, p, c, t, s in pl.read_parquet(results / "corpus" / "micro" / "concepts.parquet")
+    corpus = results / "corpus" / "micro"
+    mentions = {(d, p): (c, t, s) for d, p, c, t, s in pl.read_parquet(corpus / "concepts.parquet")
                 .select("doc_id", "position", "concept_id", "concept_type", "surface").iter_rows()}
+    tokens = zarr.open_array(str(corpus / "tokens.zarr"), mode="r")  # column 0 is BOS, position p is column p + 1
     for label in LABELS:
         feature = table.filter(pl.col("truth") == label)["feature"][0]
         texts = contexts.filter(pl.col("feature") == feature).select("doc_id", "position").rows()
         found = [mentions.get(text, (None, None, None)) for text in texts]
         concept, n_concept = Counter(c for c, _, _ in found).most_common(1)[0]
         ctype, n_type = Counter(t for _, t, _ in found).most_common(1)[0]
-        if label == "synonym":  # one concept in 80% of the texts, written in two or more surfaces
+        if label == "token":  # one token in 80% of the texts, or the tokens of one word (出 and 身 of 出身)
+            n_token = Counter(int(tokens[d, p + 1]) for d, p in texts).most_common(1)[0][1]
+            one_word = (concept is not None and n_concept >= 0.8 * len(texts)
+                        and len({s for c, _, s in found if c == concept}) == 1)
+            assert n_token >= 0.8 * len(texts) or one_word
+        elif label == "synonym":  # one concept in 80% of the texts, written in two or more surfaces
             assert concept is not None and n_concept >= 0.8 * len(texts)
             assert len({normalize(s) for c, _, s in found if c == concept}) >= 2
         elif label == "semantic":  # one type in 80%, two or more concepts of it
