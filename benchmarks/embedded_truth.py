@@ -7,8 +7,11 @@ classifier's precision and recall per label (granularity_accuracy.csv), the SAE'
 joined with granularity.parquet), the activations' effective rank: the participation ratio (sum of the
 covariance's eigenvalues squared over the sum of their squares) and the number of directions holding 90% of the
 variance, on up to `--rows` training rows, and planted truth over every live feature with at least `min_texts`
-texts, not only the sampled 100 (the sample's counts move by a few features from one draw to the next), with how
-many of their synonyms are across languages (the concept's texts hold mentions in both). Each is printed as a
+texts, not only the sampled 100, with how many of their synonyms are across languages (the concept's texts hold
+mentions in both). How far the sampled 100 may stray from the all-live shares: the range (5th to 95th percentile)
+of each label's count in a uniform sample of as many features from the all-live labels (hypergeometric: the
+sampled features are drawn uniformly from the same live features), and at the final checkpoint the chance that
+such a sample meets issue 20's thresholds (at most 15% unrelated and at least 10% synonyms). Each is printed as a
 markdown table.
 
 Then, at the final checkpoint, why cross-lingual synonyms are rare: how well the model aligns translations (each
@@ -33,6 +36,7 @@ import polars as pl
 import torch
 import yaml
 import zarr
+from scipy.stats import hypergeom, multivariate_hypergeom
 
 from lmscope.sae_checkpoints.granularity import (feature_texts, normalize, planted_concepts, planted_texts,
                                                   true_label)
@@ -75,6 +79,26 @@ def truth_of_live_features(features: Path, corpus: Path, min_texts: int,
             concept = Counter(t.concept_id for t in found if t.concept_id).most_common(1)[0][0]
             across += len({mention_lang[d, p] for (d, p, _), t in zip(texts[f], found) if t.concept_id == concept}) > 1
     return labels, across
+
+
+def sample_range(labels: list[str], sampled: int) -> str:
+    """The 5th to 95th percentile of each label's count in a uniform sample of `sampled` of `labels`."""
+    n = len(labels)
+    sampled = min(sampled, n)
+    return " / ".join(f"{hypergeom.ppf(0.05, n, labels.count(lb), sampled):.0f}–"
+                      f"{hypergeom.ppf(0.95, n, labels.count(lb), sampled):.0f}" for lb in LABELS)
+
+
+def chance_of_thresholds(labels: list[str], sampled: int, most_unrelated: float = 0.15,
+                         least_synonym: float = 0.10) -> float:
+    """The chance that a uniform sample of `sampled` of `labels` holds at most `most_unrelated` unrelated features
+    and at least `least_synonym` synonyms (issue 20's thresholds), summed exactly over the sample's counts."""
+    sampled = min(sampled, len(labels))
+    unrelated, synonym = labels.count("unrelated"), labels.count("synonym")
+    law = multivariate_hypergeom(m=[unrelated, synonym, len(labels) - unrelated - synonym], n=sampled)
+    return float(sum(law.pmf([u, s, sampled - u - s])
+                     for u in range(int(np.floor(most_unrelated * sampled + 1e-9)) + 1)
+                     for s in range(int(np.ceil(least_synonym * sampled - 1e-9)), sampled - u + 1)))
 
 
 def translation_alignment(token_vectors: Path, min_count: int = 5) -> str:
@@ -149,7 +173,8 @@ def share(value) -> str:
     return "–" if value is None else f"{value:.2f}"
 
 
-def tables(results: Path, model: str, corpus: str, rows: int, min_texts: int, truth_share: float) -> str:
+def tables(results: Path, model: str, corpus: str, rows: int, min_texts: int, truth_share: float,
+           sampled: int) -> str:
     accuracy = pl.read_csv(results / "figures" / "granularity_accuracy.csv").to_dicts()
     fig4 = {r["checkpoint"]: r for r in pl.read_csv(results / "figures" / "fig4.csv").to_dicts()}
     header = "| | " + " | ".join(r["checkpoint"] for r in accuracy) + " |\n|---|" + "---|" * len(accuracy) + "\n"
@@ -165,7 +190,7 @@ def tables(results: Path, model: str, corpus: str, rows: int, min_texts: int, tr
         out += line(f"{label}: precision / recall",
                     [f"{share(r[f'precision_{label}'])} / {share(r[f'recall_{label}'])}" for r in accuracy])
     out += line("accuracy (majority class)", [f"{r['accuracy']:.2f} ({r['majority_accuracy']:.2f})" for r in accuracy])
-    dead, rank, mixed, live, crossing = [], [], [], [], []
+    dead, rank, mixed, live, spread, crossing = [], [], [], [], [], []
     for r in accuracy:
         ckpt = r["checkpoint"]
         metrics = json.loads((results / "sae" / model / ckpt / "metrics.json").read_text())
@@ -179,7 +204,9 @@ def tables(results: Path, model: str, corpus: str, rows: int, min_texts: int, tr
         mixed.append(f"{len(of_mixed)}: " + "/".join(str(of_mixed.count(lb)) for lb in LABELS))
         every, across = truth_of_live_features(features, results / "corpus" / corpus, min_texts, truth_share)
         live.append(f"{len(every)}: " + " / ".join(f"{100 * every.count(lb) / len(every):.0f}" for lb in LABELS) + "%")
+        spread.append(sample_range(every, sampled))
         crossing.append(f"{across} of {every.count('synonym')}")
+    final_labels = every
     out += line("dead latents (test split)", dead)
     out += line("effective rank: participation ratio / directions for 90%", rank)
     out += line("language: ja / en / mixed", [f"{fig4[r['checkpoint']]['share_ja']:.0%} / "
@@ -187,8 +214,11 @@ def tables(results: Path, model: str, corpus: str, rows: int, min_texts: int, tr
                                              f"{fig4[r['checkpoint']]['share_mixed']:.0%}" for r in accuracy])
     out += line("sampled mixed features: n: truth " + " / ".join(LABELS), mixed)
     out += line("all live features: n: truth " + " / ".join(LABELS), live)
+    out += line(f"a sample of {sampled} from all live: 5–95% range of " + " / ".join(LABELS), spread)
     out += line("of the all-live synonyms, across languages", crossing)
     final = accuracy[-1]["checkpoint"]
+    out += (f"\n{final}: a sample of {sampled} from all live meets issue 20's thresholds (unrelated at most 15%, "
+            f"synonyms at least 10%) with probability {chance_of_thresholds(final_labels, sampled):.2f}")
     out += "\n" + final + ": " + translation_alignment(results / "features" / model / "token_vectors.parquet")
     out += "\n" + final + ": " + concept_specific_features(results, model, corpus, final) + "\n"
     return out
@@ -204,7 +234,7 @@ def main() -> None:
     args = parser.parse_args()
     granularity = config["granularity"]
     print(tables(args.results, args.model, args.corpus, args.rows, granularity["min_texts"],
-                 granularity["truth_share"]))
+                 granularity["truth_share"], granularity["features"]))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ Why: the paper studies Wikipedia in both languages; offline we need text with th
 people, cities, rivers and companies, the same facts told in both languages with varied wording — and, unlike
 Wikipedia, the truth about every mention. Each mention of an entity, a common noun, a number and every other word
 of the templates (function words and punctuation by what they do) is a span labelled with its concept (id, type,
-language, surface form), so later stages can check features against planted truth:
+language, surface form) — all but four words left as literal text (この, とされる, People, one; README, The synthetic
+corpus, says what that costs) — so later stages can check features against planted truth:
 the same surface (token level), the same concept id in other surfaces (synonym, e.g. 猫 / ネコ / cat) and the
 same concept type with other ids (semantic commonality, e.g. cat / dog).
 
