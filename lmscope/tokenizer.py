@@ -17,10 +17,8 @@ if TYPE_CHECKING:  # for the annotations only: importing transformers takes ~4 s
 
 # Runs of one Japanese script. Japanese has no spaces, so a plain byte-level BPE learns whole template phrases
 # ("の家にはウシがいた") as single tokens; isolating kanji, hiragana and katakana runs first keeps words apart,
-# as Japanese tokenizers' pre-segmentation does. A run takes the space before it, as GPT-2's pre-tokenizer gives
-# a word its space (" ?\p{L}+"): else a Japanese word in an English sentence (a 青 flag) left a token that was
-# only a space, part of no word.
-JAPANESE_SCRIPT_RUNS = r" ?\p{Han}+| ?\p{Hiragana}+| ?[\p{Katakana}ー]+"
+# as Japanese tokenizers' pre-segmentation does.
+JAPANESE_SCRIPT_RUNS = r"\p{Han}+|\p{Hiragana}+|[\p{Katakana}ー]+"
 
 SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
 

@@ -35,7 +35,7 @@ FEATURES_PER_BUILD = 4_096  # contexts rows are built this many features at a ti
 
 def write_tokenizer(directory: Path):
     """A byte-level BPE on the synthetic world, with MARK added as one token; saved in Hugging Face layout."""
-    tokenizer = train_bpe([d.text for d in generate(80, seed=3)], vocab_size=400)  # 80: " River" is a token
+    tokenizer = train_bpe([d.text for d in generate(40, seed=3)], vocab_size=400)
     tokenizer.add_tokens([MARK])
     tokenizer.save_pretrained(str(directory))
     return tokenizer

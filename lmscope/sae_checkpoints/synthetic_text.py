@@ -4,9 +4,10 @@ Why: the paper studies Wikipedia in both languages; offline we need text with th
 people, cities, rivers and companies, the same facts told in both languages with varied wording — and, unlike
 Wikipedia, the truth about every mention. Each mention of an entity, a common noun, a number and every other word
 of the templates (function words and punctuation by what they do) is a span labelled with its concept (id, type,
-language, surface form), so that nothing but the spaces between words is left as literal text and later stages
-can check features against planted truth: the same surface (token level), the same concept id in other surfaces
-(synonym, e.g. 猫 / ネコ / cat) and the same concept type with other ids (semantic commonality, e.g. cat / dog).
+language, surface form) — all but four words left as literal text (この, とされる, People, one; README, The synthetic
+corpus, says what that costs) — so later stages can check features against planted truth:
+the same surface (token level), the same concept id in other surfaces (synonym, e.g. 猫 / ネコ / cat) and the
+same concept type with other ids (semantic commonality, e.g. cat / dog).
 
 Glosses: as Wikipedia writes カサト（Kasato） in a Japanese article and Kasato (カサト) in an English one, a share
 `glosses` of the mentions is followed by the concept's surface in the other language in brackets, itself a
@@ -148,8 +149,7 @@ class World:
 # both languages' wordings of a fact is one concept (設立 / founded). Function words and punctuation are labelled
 # by what they do in their sentence, as the paper's annotator read its features' texts: の and "of" (attributive),
 # で and "in" before or after a place, に and "in" with a time, である and "is" (be), 。 and "." (a full stop);
-# particles with no English counterpart (は: topic, を: object, が: subject) are concepts of their own, as is the
-# generic "one" (along the river one often sees), which the Japanese sentence leaves out. Each
+# particles with no English counterpart (は: topic, を: object, が: subject) are concepts of their own. Each
 # Japanese particle takes the key of the English word its parallel sentence has in that place, where it has one.
 # [a/b|key] is either wording, drawn at random per mention: synonyms in one place of one sentence, as writers
 # vary their words, so that what sets 勤務した apart from 働いた is nothing the context can predict.
@@ -164,7 +164,7 @@ WORDS = {
                      "downstream"), "place"),
     **dict.fromkeys(("company", "head_office", "business", "goods", "colour"), "thing"),
     **dict.fromkeys(("be", "have", "of", "in", "when", "on", "at", "for", "by", "from", "with", "through", "past",
-                     "along", "to", "also", "one", "that", "and", "a", "the", "its", "topic", "object", "subject"),
+                     "along", "to", "also", "that", "and", "a", "the", "its", "topic", "object", "subject"),
                     "function"),
     **dict.fromkeys(("stop", "comma", "open", "close"), "punctuation"),
 }
@@ -235,7 +235,7 @@ TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
                "[Much|much] [of|of] [the|the] {product} [of|of] [the|the] [region/area|region] [comes/derives|come] "
                "[from|from] {city}[.|stop]"),
         "ja": ("{city}[は|topic]{product}[で|for][有名/著名|famous][である|be][。|stop]",
-               "[この|the][地方/地域|region][の|of]{product}[の|of][多く|much][は|topic]{city}[で|in]"
+               "この[地方/地域|region][の|of]{product}[の|of][多く|much][は|topic]{city}[で|in]"
                "[作られる/生産される|make][。|stop]"),
     },
     "city.flag": {
@@ -249,7 +249,7 @@ TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
                "[In|in] {city}[,|comma] [the|the] {animal} [is|be] [a|a] [symbol/sign|symbol] [of|of] "
                "[luck/fortune|luck][.|stop]"),
         "ja": ("{city}[の|of][象徴/シンボル|symbol][は|topic]{animal}[である|be][。|stop]",
-               "{city}[では|in]{animal}[が|subject][幸運/幸福|luck][の|of][象徴/シンボル|symbol][とされる|be][。|stop]"),
+               "{city}[では|in]{animal}[が|subject][幸運/幸福|luck][の|of][象徴/シンボル|symbol]とされる[。|stop]"),
     },
     # rivers
     "river.intro": {
@@ -269,15 +269,14 @@ TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "river.water": {
         "en": ("[The|the] [water|water] [of|of] [the|the] {river} [looks/seems|look] {colour}[.|stop]",
-               "[People|people] [say/claim|say] [the|the] {river} [is|be] {colour} [in|when] [spring|spring][.|stop]"),
+               "People [say/claim|say] [the|the] {river} [is|be] {colour} [in|when] [spring|spring][.|stop]"),
         "ja": ("{river}[の|of][水|water][は|topic]{colour}[に見える|look][。|stop]",
                "[春|spring][の|of]{river}[は|topic]{colour}[だと|be][言われる/伝えられる|say][。|stop]"),
     },
     "river.fish": {
         "en": ("[The|the] {animal} [is|be] [a common sight/a familiar sight|common] [along|along] [the|the] "
                "{river}[.|stop]",
-               "[Along|along] [the|the] {river} [one|one] [often/frequently|often] [sees/spots|see] [a|a] "
-               "{animal}[.|stop]"),
+               "[Along|along] [the|the] {river} one [often/frequently|often] [sees/spots|see] [a|a] {animal}[.|stop]"),
         "ja": ("{river}[の|of][岸|shore][には|along][多くの/たくさんの|many]{animal}[が|subject]"
                "[住んでいる/暮らしている|live][。|stop]",
                "{river}[沿いでは|along][よく/しばしば|often]{animal}[を|object][見かける/目にする|see][。|stop]"),

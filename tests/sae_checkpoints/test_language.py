@@ -71,7 +71,7 @@ def test_strict_and_non_strict_threshold_at_the_boundary(n_ja, n_en, n, strict, 
 
 
 def test_language_run_by_token_follows_the_authors(tmp_path):
-    tok = train_bpe(["The cat sat.猫がいる。 1890年"] * 20, vocab_size=300)
+    tok = train_bpe(["The cat sat. 猫がいる。 1890年"] * 20, vocab_size=300)
     tok.save_pretrained(tmp_path / "tok")
     ids = [tok(t, add_special_tokens=False)["input_ids"][:3] for t in ["The cat sat.", "猫がいる。", "1890年"]]
     ids.append([ids[2][0], ids[2][1], ids[2][0]])  # a window of digits only

@@ -252,7 +252,7 @@ def test_language_run_by_script_reads_the_activating_tokens(tmp_path):
     authors' evaluate.py, whose run is tested in test_language.py)."""
     from lmscope.tokenizer import train_bpe
 
-    tok = train_bpe(["The cat sat.猫がいる。 1890年"] * 20, vocab_size=300)
+    tok = train_bpe(["The cat sat. 猫がいる。 1890年"] * 20, vocab_size=300)
     tok.save_pretrained(tmp_path / "tok")
     texts = ["The cat sat.", "猫がいる。", "1890年"]
     ids = [tok(t, add_special_tokens=False)["input_ids"][:3] for t in texts]
