@@ -40,9 +40,14 @@ TARGETS = ["results/figures/fig4.pdf", "results/figures/fig5.pdf", "results/figu
 
 
 def config_for(docs_per_language: int) -> dict:
-    corpus = yaml.safe_load((REPO / "config.yaml").read_text())["corpora"][0]
-    corpus["sources"][0]["n_documents"] = docs_per_language
-    return {**OVERRIDES, "corpora": [corpus]}
+    """The whole embedded default with OVERRIDES on top. Whole: Snakemake reads the Snakefile's config.yaml from the
+    working directory (-d), where there is none, so keys an overlay left out took the schema's defaults (until
+    2026-12-08: its SAE was the schema's n/d 16 and K 32, then also the embedded default's)."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["corpora"][0]["sources"][0]["n_documents"] = docs_per_language
+    config["models"] = OVERRIDES["models"]
+    config["sae"].update(OVERRIDES["sae"])
+    return config
 
 
 def run_size(docs_per_language: int, out: Path, cores: int) -> Path:
