@@ -52,9 +52,7 @@ def run_seed(seed: int, out: Path, cores: int) -> Path:
     return workdir / "results"
 
 
-def seed_row(seed: int, results: Path, min_texts: int, truth_share: float, sampled: int) -> str:
-    config = config_for(seed)
-    model, corpus = config["models"][0]["name"], config["corpora"][0]["name"]
+def seed_row(seed: int, results: Path, model: str, corpus: str, granularity: dict) -> str:
     accuracy = pl.read_csv(results / "figures" / "granularity_accuracy.csv").to_dicts()
     fig4 = {r["checkpoint"]: r["share_mixed"] for r in pl.read_csv(results / "figures" / "fig4.csv").to_dicts()}
     shares = {label: [] for label in ("unrelated", "token", "synonym")}
@@ -62,7 +60,7 @@ def seed_row(seed: int, results: Path, min_texts: int, truth_share: float, sampl
     for row in accuracy:
         ckpt = row["checkpoint"]
         labels, across = truth_of_live_features(results / "features" / model / ckpt, results / "corpus" / corpus,
-                                                min_texts, truth_share)
+                                                granularity["min_texts"], granularity["truth_share"])
         for label, cells in shares.items():
             cells.append(f"{100 * labels.count(label) / len(labels):.0f}")
         mixed.append(f"{100 * fig4[ckpt]:.0f}")
@@ -71,7 +69,7 @@ def seed_row(seed: int, results: Path, min_texts: int, truth_share: float, sampl
     final = accuracy[-1]
     cells = [str(seed), *(" → ".join(v) for v in shares.values()),
              "/".join(str(final[f"truth_{label}"]) for label in LABELS),
-             f"{chance_of_thresholds(labels, sampled):.2f}", f"{across} of {labels.count('synonym')}",
+             f"{chance_of_thresholds(labels, granularity['features']):.2f}", f"{across} of {labels.count('synonym')}",
              " → ".join(mixed), " → ".join(dead)]
     return "| " + " | ".join(cells) + " |"
 
@@ -82,14 +80,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--cores", type=int, default=2)
     args = parser.parse_args()
-    granularity = yaml.safe_load((REPO / "config.yaml").read_text())["granularity"]
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    model, corpus = config["models"][0]["name"], config["corpora"][0]["name"]
     print("| seed | all live, % unrelated | all live, % token | all live, % synonym | sampled at the end: "
           + " / ".join(LABELS) + " | P(sample meets issue 20) | synonyms across languages at the end "
           "| fig4 % mixed | % dead |\n|" + " --- |" * 9)
     for seed in args.seeds:
         results = run_seed(seed, args.out, args.cores)
-        print(seed_row(seed, results, granularity["min_texts"], granularity["truth_share"], granularity["features"]),
-              flush=True)
+        print(seed_row(seed, results, model, corpus, config["granularity"]), flush=True)
 
 
 if __name__ == "__main__":
