@@ -7,7 +7,8 @@ set to that seed (the SAEs, the sampled features and everything after keep the e
 one markdown row per seed: per checkpoint, planted truth over every live feature (unrelated, token level and synonym
 shares), the sampled 100's truth at the final checkpoint with the chance that a uniform sample of 100 of the
 all-live labels meets issue 20's thresholds (at most 15 unrelated, at least 10 synonyms), how many of the final
-checkpoint's synonyms are across languages, fig4's mixed share and the SAEs' dead fraction on the test split.
+checkpoint's synonyms are across languages and how many of its unrelated features follow one entity
+(embedded_truth.LiveTruth), fig4's mixed share and the SAEs' dead fraction on the test split.
 
     python benchmarks/embedded_seeds.py --seeds 0 1 2 --out /tmp/lmscope-seeds
 
@@ -59,8 +60,9 @@ def seed_row(seed: int, results: Path, model: str, corpus: str, granularity: dic
     mixed, dead = [], []
     for row in accuracy:
         ckpt = row["checkpoint"]
-        labels, across = truth_of_live_features(results / "features" / model / ckpt, results / "corpus" / corpus,
-                                                granularity["min_texts"], granularity["truth_share"])
+        truth = truth_of_live_features(results / "features" / model / ckpt, results / "corpus" / corpus,
+                                       granularity["min_texts"], granularity["truth_share"])
+        labels = truth.labels
         for label, cells in shares.items():
             cells.append(f"{100 * labels.count(label) / len(labels):.0f}")
         mixed.append(f"{100 * fig4[ckpt]:.0f}")
@@ -69,7 +71,9 @@ def seed_row(seed: int, results: Path, model: str, corpus: str, granularity: dic
     final = accuracy[-1]
     cells = [str(seed), *(" → ".join(v) for v in shares.values()),
              "/".join(str(final[f"truth_{label}"]) for label in LABELS),
-             f"{chance_of_thresholds(labels, granularity['features']):.2f}", f"{across} of {labels.count('synonym')}",
+             f"{chance_of_thresholds(labels, granularity['features']):.2f}",
+             f"{truth.across} of {labels.count('synonym')}",
+             f"{truth.unrelated_following_entity()} of {labels.count('unrelated')}",
              " → ".join(mixed), " → ".join(dead)]
     return "| " + " | ".join(cells) + " |"
 
@@ -84,7 +88,7 @@ def main() -> None:
     model, corpus = config["models"][0]["name"], config["corpora"][0]["name"]
     print("| seed | all live, % unrelated | all live, % token | all live, % synonym | sampled at the end: "
           + " / ".join(LABELS) + " | P(sample meets issue 20) | synonyms across languages at the end "
-          "| fig4 % mixed | % dead |\n|" + " --- |" * 9)
+          "| unrelated following one entity at the end | fig4 % mixed | % dead |\n|" + " --- |" * 10)
     for seed in args.seeds:
         results = run_seed(seed, args.out, args.cores)
         print(seed_row(seed, results, model, corpus, config["granularity"]), flush=True)
