@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import torch
 from tqdm import tqdm
@@ -26,6 +27,7 @@ from lmscope.atomic import atomic_path
 from lmscope.errors import InputError
 from lmscope.models import resolve_device
 from lmscope.sae_checkpoints.figures import loss_curve
+from lmscope.sae_checkpoints.text_sources import row_groups
 from lmscope.tokenizer import bos_id, load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -59,13 +61,17 @@ def build_model(cfg: TinyLMConfig, vocab_size: int, bos_token_id: int, eos_token
     return LlamaForCausalLM(config)
 
 
-def pack(token_lists: list[list[int]], seq_len: int, bos: int, eos: int) -> torch.Tensor:
-    """Documents as BOS + tokens + EOS, concatenated and cut into [n, seq_len] blocks (the remainder dropped)."""
-    stream = [t for ids in token_lists for t in (bos, *ids, eos)]
+def pack(chunks: Iterable[list[list[int]]], seq_len: int, bos: int, eos: int) -> torch.Tensor:
+    """Documents as BOS + tokens + EOS, concatenated and cut into [n, seq_len] blocks (the remainder dropped).
+    `chunks` yields the documents' token ids a batch of documents at a time, and each batch becomes an int64 array
+    at once: the training split costs 8 bytes a token, where one Python list of every token cost about 100 (the
+    rule's peak grew by 390 MB from 20,000 to 80,000 documents; benchmarks/README.md, Branch A against corpus size)."""
+    parts = [np.fromiter((t for ids in chunk for t in (bos, *ids, eos)), dtype=np.int64) for chunk in chunks]
+    stream = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
     n = len(stream) // seq_len
     if n == 0:
         raise InputError(f"the training text holds {len(stream)} tokens, fewer than one block of {seq_len}")
-    return torch.tensor(stream[:n * seq_len], dtype=torch.long).view(n, seq_len)
+    return torch.from_numpy(stream[:n * seq_len].copy()).view(n, seq_len)
 
 
 @torch.inference_mode()
@@ -136,11 +142,15 @@ def run(*, documents, checkpoints, train: dict, steps: list[int], tokenizer: dic
     dev = resolve_device(device)
     tok = load_tokenizer(tokenizer)
     bos = bos_id(tok, bos_token_id, key)
-    docs = pl.read_parquet(documents, columns=["split", "text"])
 
     def blocks(split: str) -> torch.Tensor:
-        texts = docs.filter(pl.col("split") == split)["text"].to_list()
-        return pack(tok(texts, add_special_tokens=False)["input_ids"], cfg.seq_len, bos, tok.eos_token_id).to(dev)
+        def token_ids():  # a row group of documents at a time, so no list holds the whole split's text
+            for group in row_groups(documents, columns=["split", "text"]):
+                texts = [t for s, t in zip(group["split"].to_pylist(), group["text"].to_pylist()) if s == split]
+                if texts:
+                    yield tok(texts, add_special_tokens=False)["input_ids"]
+
+        return pack(token_ids(), cfg.seq_len, bos, tok.eos_token_id).to(dev)
 
     train_blocks, val_blocks = blocks("train"), blocks("validation")
     log.info("training on %d blocks of %d tokens on %s, validating on %d", len(train_blocks), cfg.seq_len, dev,

@@ -24,7 +24,7 @@ def data():
 
     def blocks(split):
         ids = tok([d.text for d, s in zip(docs, splits) if s == split], add_special_tokens=False)["input_ids"]
-        return tinylm.pack(ids, CFG["seq_len"], tok.bos_token_id, tok.eos_token_id)
+        return tinylm.pack([ids], CFG["seq_len"], tok.bos_token_id, tok.eos_token_id)
 
     return tok, blocks("train"), blocks("validation")
 
@@ -34,8 +34,9 @@ def model_for(tok, cfg):
 
 
 def test_pack_puts_bos_and_eos_around_documents_and_cuts_blocks():
-    blocks = tinylm.pack([[5, 6, 7], [8, 9]], 4, bos=1, eos=2)
+    blocks = tinylm.pack([[[5, 6, 7]], [[8, 9]]], 4, bos=1, eos=2)  # two batches of one document each
     assert blocks.tolist() == [[1, 5, 6, 7], [2, 1, 8, 9]]  # the trailing EOS does not fill a block
+    assert torch.equal(tinylm.pack([[[5, 6, 7], [8, 9]]], 4, bos=1, eos=2), blocks)  # batching changes nothing
 
 
 def test_validation_loss_falls_well_below_its_start_and_checkpoints_load_back(data, tmp_path):
