@@ -18,13 +18,10 @@ from __future__ import annotations
 
 import argparse
 import csv
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
-
-REPO = Path(__file__).resolve().parents[1]
+from workflow_dir import REPO, run_workflow
 
 # The embedded default, with what does not grow with the corpus made cheap (see the module docstring).
 OVERRIDES = {
@@ -40,26 +37,13 @@ TARGETS = ["results/figures/fig4.pdf", "results/figures/fig5.pdf", "results/figu
 
 
 def config_for(docs_per_language: int) -> dict:
-    """The whole embedded default with OVERRIDES on top. Whole: Snakemake reads the Snakefile's config.yaml from the
-    working directory (-d), where there is none, so keys an overlay left out took the schema's defaults (until
-    2026-12-08: its SAE was the schema's n/d 16 and K 32, then also the embedded default's)."""
+    """The whole embedded default (workflow_dir says why whole; until 2026-12-08 this was an overlay, and its SAE
+    the schema's n/d 16 and K 32) with OVERRIDES on top."""
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["corpora"][0]["sources"][0]["n_documents"] = docs_per_language
     config["models"] = OVERRIDES["models"]
     config["sae"].update(OVERRIDES["sae"])
     return config
-
-
-def run_size(docs_per_language: int, out: Path, cores: int) -> Path:
-    workdir = out / f"docs-{docs_per_language}"
-    workdir.mkdir(parents=True, exist_ok=True)
-    configfile = workdir / "scale.yaml"
-    configfile.write_text(yaml.safe_dump(config_for(docs_per_language)))
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), *TARGETS,
-           "--cores", str(cores), "--configfile", str(configfile)]
-    print(f"# {docs_per_language} documents per language: {' '.join(cmd)}", file=sys.stderr, flush=True)
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    return workdir
 
 
 def job_costs(workdir: Path) -> dict[str, tuple[float, float]]:
@@ -109,7 +93,8 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--paper-docs", type=int, default=2_580_000)
     args = parser.parse_args()
-    costs = [job_costs(run_size(n, args.out, args.cores)) for n in args.docs]
+    costs = [job_costs(run_workflow(args.out / f"docs-{n}", config_for(n), TARGETS, args.cores))
+             for n in args.docs]
     print(table(args.docs, costs, args.paper_docs))
 
 

@@ -19,38 +19,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import polars as pl
 import yaml
 from embedded_truth import LABELS, chance_of_thresholds, truth_of_live_features
+from workflow_dir import REPO, run_workflow
 
-REPO = Path(__file__).resolve().parents[1]
 TARGETS = ["results/figures/fig4.pdf", "results/figures/granularity_accuracy.csv"]
 
 
 def config_for(seed: int) -> dict:
-    """The whole embedded default, with its corpus's and first model's seeds set to `seed`. Whole: Snakemake reads
-    the Snakefile's config.yaml from the working directory (-d), so keys an overlay left out would take the schema's
-    defaults (the paper's SAE), not the embedded default's."""
+    """The whole embedded default (workflow_dir says why whole), with its corpus's and first model's seeds set to
+    `seed`."""
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     corpus, model = config["corpora"][0], config["models"][0]
     corpus["sources"][0]["seed"] = corpus["seed"] = model["train"]["seed"] = seed
     return config
-
-
-def run_seed(seed: int, out: Path, cores: int) -> Path:
-    workdir = out / f"seed-{seed}"
-    workdir.mkdir(parents=True, exist_ok=True)
-    configfile = workdir / "config.yaml"
-    configfile.write_text(yaml.safe_dump(config_for(seed), allow_unicode=True))
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), *TARGETS,
-           "--cores", str(cores), "--configfile", str(configfile)]
-    print(f"# seed {seed}: {' '.join(cmd)}", file=sys.stderr, flush=True)
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    return workdir / "results"
 
 
 def seed_row(seed: int, results: Path, model: str, corpus: str, granularity: dict) -> str:
@@ -90,7 +75,7 @@ def main() -> None:
           + " / ".join(LABELS) + " | P(sample meets issue 20) | synonyms across languages at the end "
           "| unrelated following one entity at the end | fig4 % mixed | % dead |\n|" + " --- |" * 10)
     for seed in args.seeds:
-        results = run_seed(seed, args.out, args.cores)
+        results = run_workflow(args.out / f"seed-{seed}", config_for(seed), TARGETS, args.cores) / "results"
         print(seed_row(seed, results, model, corpus, config["granularity"]), flush=True)
 
 
